@@ -1,0 +1,1 @@
+"""hemiface.benchmarks: latency, memory, cold start and agreement, as tables and plots."""

@@ -1,0 +1,1 @@
+"""hemiface.convert: Keras models to verified TensorFlow Lite model sets (needs TensorFlow)."""

@@ -1,0 +1,1 @@
+"""hemiface.explain: Integrated Gradients for the Keras models (needs TensorFlow)."""

@@ -1,0 +1,7 @@
+"""hemiface: laterality classifiers of facial droop, on device.
+
+This package is thin glue (the Typer app). The work lives in hemiface.runtime,
+hemiface.convert, hemiface.explain, hemiface.benchmarks, hemiface.synth and hemiface.train.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,361 @@
+"""The model-set manifest, `hemiface.json`: typed, versioned, checked on load.
+
+A model set is a folder holding .tflite files and this manifest. convert/ writes it;
+the runtime trusts nothing in the folder that the manifest does not vouch for: every
+model file's sha256 is checked before its bytes reach an interpreter
+(`read_verified_model`).
+
+Schema changes bump `SCHEMA_VERSION`; a manifest from a newer schema is refused with a
+message that says to upgrade, never half-read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+from hemiface.runtime.errors import ManifestError
+
+SCHEMA_VERSION = 1
+MANIFEST_NAME = "hemiface.json"
+DEFAULT_LABELS = ("Left", "Right")
+FORMATS = ("float32", "float16", "dynamic", "int8")
+# Labels name the patient's affected side; in an unmirrored image the patient's left is on
+# the image's right. See DESIGN.md, "Conventions that matter for correctness".
+SIDE_CONVENTION = "patient-side; unmirrored image: patient's left = image right"
+
+
+@dataclass
+class Quantization:
+    """Affine quantization of a tensor: real = (q - zero_point) * scale."""
+
+    scale: float
+    zero_point: int
+
+
+@dataclass
+class TensorSpec:
+    shape: list[int]
+    dtype: str  # "float32", "uint8", "int8"
+    quantization: Quantization | None = None
+
+
+@dataclass
+class Preprocessing:
+    """How a decoded image becomes the model's input; must match training time.
+
+    The default reproduces the notebook: Keras `load_img(path, target_size=(224, 224))`
+    (PIL nearest resize of the RGB image), then `img_to_array(img) / 255`.
+    `resize` is one of "nearest" (PIL-compatible nearest, pixel centres), "bilinear"
+    and "area" (OpenCV's). The tensor is `pixels * scale + offset`.
+    """
+
+    color_order: str = "RGB"
+    width: int = 224
+    height: int = 224
+    resize: str = "nearest"
+    scale: float = 1.0 / 255.0
+    offset: float = 0.0
+
+
+@dataclass
+class SourceModel:
+    file: str
+    sha256: str
+    format: str  # "h5", "keras", "savedmodel"
+
+
+@dataclass
+class ConverterInfo:
+    hemiface: str
+    tensorflow: str
+    keras: str
+
+
+@dataclass
+class OpVersion:
+    op: str
+    version: int
+
+
+@dataclass
+class Verification:
+    """How a converted artifact compares with its Keras source on a labelled folder."""
+
+    dataset: str
+    n_images: int
+    agreement: float  # share of images where both give the same label
+    flips: int  # images where the label differs
+    mean_abs_dp: float
+    p99_abs_dp: float
+    max_abs_dp: float
+    latency_ms: float  # median of single invokes
+    passed: bool
+    accuracy: float | None = None  # of the artifact, when labels exist
+    source_accuracy: float | None = None
+    max_flip_rate: float | None = None
+
+
+@dataclass
+class ModelEntry:
+    name: str  # e.g. "mobilenetv2_base_model"
+    title: str  # short name for figures, e.g. "Base"
+    format: str  # one of FORMATS
+    file: str  # relative to the manifest's folder
+    sha256: str
+    size_bytes: int
+    input: TensorSpec
+    output: TensorSpec
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    labels: list[str] = field(default_factory=lambda: list(DEFAULT_LABELS))
+    positive_label: str = "Right"  # the label the sigmoid scores: p = P(positive_label)
+    threshold: float = 0.5
+    uncertainty_band: list[float] = field(default_factory=lambda: [0.4, 0.6])
+    side_convention: str = SIDE_CONVENTION
+    source: SourceModel | None = None
+    converter: ConverterInfo | None = None
+    ops: list[OpVersion] = field(default_factory=list)
+    min_runtime: str = ""  # oldest interpreter known to load it, e.g. "tflite-runtime 2.17"
+    loads_in: dict[str, str] = field(default_factory=dict)  # runtime -> "ok" / "error: ..."
+    calibration: str | None = None  # full int8 only: where the calibration images came from
+    verification: Verification | None = None
+
+    def label_for(self, p: float) -> str:
+        """The label for P(positive_label) = p, by the manifest's threshold."""
+        negative = [label for label in self.labels if label != self.positive_label][0]
+        return self.positive_label if p >= self.threshold else negative
+
+    def is_uncertain(self, p: float) -> bool:
+        low, high = self.uncertainty_band
+        return low <= p <= high
+
+
+@dataclass
+class Manifest:
+    models: list[ModelEntry]
+    schema_version: int = SCHEMA_VERSION
+    created_by: str = "hemiface"
+
+    def names(self) -> list[str]:
+        """Model names in manifest order, each once."""
+        return list(dict.fromkeys(entry.name for entry in self.models))
+
+    def entry(self, name: str, fmt: str) -> ModelEntry:
+        for entry in self.models:
+            if entry.name == name and entry.format == fmt:
+                return entry
+        raise ManifestError(f"the model set has no {fmt} artifact of {name!r}")
+
+    def formats_of(self, name: str) -> list[str]:
+        return [entry.format for entry in self.models if entry.name == name]
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def manifest_path(folder_or_file: Path) -> Path:
+    path = Path(folder_or_file)
+    return path / MANIFEST_NAME if path.is_dir() else path
+
+
+def load_manifest(folder_or_file: Path, check_files: bool = True) -> Manifest:
+    """Read, validate and (by default) checksum every model file of a model set.
+
+    Raises ManifestError naming the file and what is wrong: missing, not JSON (or
+    truncated), a newer or unknown schema version, a field of the wrong type, a missing
+    model file or a sha256 mismatch.
+    """
+    path = manifest_path(folder_or_file)
+    if not path.exists():
+        raise ManifestError(f"{path}: no model-set manifest here (expected {MANIFEST_NAME})")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{path}: cannot read the manifest ({exc})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ManifestError(
+            f"{path}: not valid JSON, perhaps truncated (line {exc.lineno}: {exc.msg})"
+        ) from None
+    if not isinstance(data, dict):
+        raise ManifestError(f"{path}: expected a JSON object at the top level")
+    version = data.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ManifestError(f"{path}: no integer schema_version; is this a hemiface manifest?")
+    if version > SCHEMA_VERSION:
+        raise ManifestError(
+            f"{path}: written for manifest schema {version}, this hemiface reads up to "
+            f"{SCHEMA_VERSION}: upgrade hemiface"
+        )
+    if version < 1:
+        raise ManifestError(f"{path}: unknown manifest schema version {version}")
+    try:
+        manifest = _from_json(Manifest, data, "manifest")
+    except _SchemaError as exc:
+        raise ManifestError(f"{path}: {exc}") from None
+    _check_semantics(manifest, path)
+    if check_files:
+        for entry in manifest.models:
+            check_model_file(path.parent, entry)
+    return manifest
+
+
+def check_model_file(folder: Path, entry: ModelEntry) -> bytes:
+    """The model's bytes, after checking they exist and match the manifest's sha256.
+
+    Returning the bytes that were hashed (rather than a path) means the interpreter loads
+    exactly what was checked.
+    """
+    path = Path(folder) / entry.file
+    try:
+        content = path.read_bytes()
+    except FileNotFoundError:
+        raise ManifestError(
+            f"{path}: model file named in the manifest is missing ({entry.name}, {entry.format})"
+        ) from None
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot read model file ({exc})") from None
+    actual = hashlib.sha256(content).hexdigest()
+    if actual != entry.sha256:
+        raise ManifestError(
+            f"{path}: sha256 mismatch, refusing to load (manifest {entry.sha256[:12]}…, "
+            f"file {actual[:12]}…): the file changed after conversion"
+        )
+    return content
+
+
+# `read_verified_model` is the name the runtime uses when it loads a model.
+read_verified_model = check_model_file
+
+
+def save_manifest(manifest: Manifest, folder: Path) -> Path:
+    """Write the manifest atomically (temporary file in the same folder, then rename)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / MANIFEST_NAME
+    text = json.dumps(manifest_to_dict(manifest), indent=2, sort_keys=False) + "\n"
+    atomic_write_bytes(path, text.encode("utf-8"))
+    return path
+
+
+def atomic_write_bytes(path: Path, content: bytes) -> None:
+    """Write `content` to `path` so that readers see the old file or the new, never half."""
+    path = Path(path)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as tmp:
+            tmp.write(content)
+            tmp.flush()
+            os.fsync(tmp.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def manifest_to_dict(manifest: Manifest) -> dict[str, Any]:
+    data = dataclasses.asdict(manifest)
+    # schema_version first, so a person reading the file sees it at once.
+    return {"schema_version": data.pop("schema_version"), **data}
+
+
+def _check_semantics(manifest: Manifest, path: Path) -> None:
+    seen: set[tuple[str, str]] = set()
+    for entry in manifest.models:
+        where = f"{path}: model {entry.name!r} ({entry.format})"
+        if entry.format not in FORMATS:
+            raise ManifestError(f"{where}: format must be one of {', '.join(FORMATS)}")
+        if (entry.name, entry.format) in seen:
+            raise ManifestError(f"{where}: listed twice")
+        seen.add((entry.name, entry.format))
+        if len(entry.labels) != 2 or entry.positive_label not in entry.labels:
+            raise ManifestError(
+                f"{where}: labels must be two names and positive_label one of them "
+                f"(got {entry.labels}, {entry.positive_label!r})"
+            )
+        if len(entry.uncertainty_band) != 2 or not (
+            0.0 <= entry.uncertainty_band[0] <= entry.uncertainty_band[1] <= 1.0
+        ):
+            raise ManifestError(f"{where}: uncertainty_band must be [low, high] within [0, 1]")
+        if Path(entry.file).is_absolute() or ".." in Path(entry.file).parts:
+            raise ManifestError(f"{where}: file must be a plain name inside the model set")
+        if entry.preprocessing.color_order not in ("RGB", "BGR"):
+            raise ManifestError(f"{where}: color_order must be RGB or BGR")
+        if entry.preprocessing.resize not in ("nearest", "bilinear", "area"):
+            raise ManifestError(f"{where}: resize must be nearest, bilinear or area")
+
+
+class _SchemaError(Exception):
+    pass
+
+
+def _from_json(cls: Any, value: Any, where: str) -> Any:
+    """Build `cls` (a dataclass or a typing annotation) from parsed JSON, strictly."""
+    origin = typing.get_origin(cls)
+    if origin in (Union, types.UnionType):
+        options = typing.get_args(cls)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _from_json(option, value, where)
+            except _SchemaError as exc:
+                errors.append(str(exc))
+        raise _SchemaError(errors[0] if errors else f"{where}: unexpected null")
+    if origin is list:
+        if not isinstance(value, list):
+            raise _SchemaError(f"{where} must be a list, found {_kind(value)}")
+        (item,) = typing.get_args(cls)
+        return [_from_json(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _SchemaError(f"{where} must be an object, found {_kind(value)}")
+        _, item = typing.get_args(cls)
+        return {str(k): _from_json(item, v, f"{where}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(cls):
+        if not isinstance(value, dict):
+            raise _SchemaError(f"{where} must be an object, found {_kind(value)}")
+        hints = typing.get_type_hints(cls)
+        kwargs = {}
+        for f in dataclasses.fields(cls):
+            if f.name in value:
+                kwargs[f.name] = _from_json(hints[f.name], value[f.name], f"{where}.{f.name}")
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise _SchemaError(f"{where}.{f.name} is missing")
+        return cls(**kwargs)
+    if cls is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _SchemaError(f"{where} must be a number, found {_kind(value)}")
+        return float(value)
+    if cls is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _SchemaError(f"{where} must be an integer, found {_kind(value)}")
+        return value
+    if cls in (str, bool):
+        if not isinstance(value, cls):
+            raise _SchemaError(f"{where} must be a {cls.__name__}, found {_kind(value)}")
+        return value
+    if cls is Any:
+        return value
+    raise _SchemaError(f"{where}: unsupported schema type {cls!r}")
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__

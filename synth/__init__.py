@@ -1,0 +1,1 @@
+"""hemiface.synth: procedural faces with one-sided droop (numpy and OpenCV only)."""

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from hemiface.cli import app
+
+
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_runtime_import_leaves_tensorflow_out() -> None:
+    code = (
+        "import sys, hemiface.runtime, hemiface.runtime.manifest, hemiface.runtime.backends, "
+        "hemiface.runtime.images, hemiface.runtime.preprocess, hemiface.runtime.classifier, "
+        "hemiface.runtime.sysinfo\n"
+        "from hemiface.runtime.backends import resolve_backend\n"
+        "resolve_backend()\n"
+        "heavy = [m for m in ('tensorflow', 'keras', 'tf_keras', 'matplotlib') "
+        "if m in sys.modules]\n"
+        "print(heavy)"
+    )
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_cli_import_leaves_tensorflow_out() -> None:
+    result = run_python(
+        "import sys, hemiface.cli\n"
+        "print([m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules])"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_help_lists_commands() -> None:
+    result = CliRunner().invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "info" in result.output
+    assert "not a medical device" in result.output
+
+
+def test_info_json() -> None:
+    result = CliRunner().invoke(app, ["info", "--json"])
+    assert result.exit_code == 0, result.output
+    facts = json.loads(result.output)
+    assert facts["python"].count(".") == 2
+    assert "ai-edge-litert" in facts["interpreter_backends"]
+    assert facts["physical_cores"] >= 1
+    assert facts["haar_cascade"] and facts["haar_cascade"].endswith(".xml")
+
+
+def test_info_table() -> None:
+    result = CliRunner().invoke(app, ["info"])
+    assert result.exit_code == 0
+    assert "haar_cascade" in result.output
+
+
+def test_module_entry_point() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "hemiface", "--help"], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0
+    assert "Usage" in result.stdout
+
+
+def test_missing_tensorflow_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from hemiface.runtime import errors
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        errors.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "tensorflow" else real(name, *a),
+    )
+    with pytest.raises(errors.MissingExtraError) as info:
+        errors.require_tensorflow("convert")
+    assert str(info.value).count("\n") == 0
+    assert "pip install 'hemiface[workstation]'" in str(info.value)

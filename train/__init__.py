@@ -1,0 +1,1 @@
+"""hemiface.train: the three reference models, trained on synthetic faces (needs TensorFlow)."""
