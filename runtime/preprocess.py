@@ -3,10 +3,14 @@
 The default reproduces the notebook's Keras path, `load_img(path, target_size=(224,
 224))` then `/ 255`: PIL's nearest-neighbour resize samples the source pixel whose centre
 is nearest, which is OpenCV's INTER_NEAREST_EXACT (plain INTER_NEAREST is offset by half
-a pixel and differs).
+a pixel and differs). Even INTER_NEAREST_EXACT picks a different pixel where the source
+coordinate lands exactly on a pixel edge (e.g. 640 -> 224, column 17): PIL accumulates the
+step in floating point, so "nearest" uses index tables built the way PIL builds them.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -20,10 +24,28 @@ RESIZE_FLAGS = {
 }
 
 
+@lru_cache(maxsize=64)
+def pil_nearest_indices(n_src: int, n_dst: int) -> np.ndarray:
+    """Source indices of PIL's NEAREST resize (ImagingScaleAffine): start at half a step,
+    add the step (a double) once per output pixel, truncate."""
+    step = n_src / n_dst
+    position = step * 0.5
+    indices = np.empty(n_dst, dtype=np.intp)
+    for i in range(n_dst):
+        indices[i] = min(int(position), n_src - 1)
+        position += step
+    indices.flags.writeable = False  # shared by the cache
+    return indices
+
+
 def resize_for_model(rgb: np.ndarray, spec: Preprocessing) -> np.ndarray:
     """Resize (and reorder channels if the model wants BGR); still uint8."""
     image = rgb
-    if image.shape[:2] != (spec.height, spec.width):
+    if image.shape[:2] != (spec.height, spec.width) and spec.resize == "nearest":
+        rows = pil_nearest_indices(image.shape[0], spec.height)
+        cols = pil_nearest_indices(image.shape[1], spec.width)
+        image = image[rows[:, np.newaxis], cols]
+    elif image.shape[:2] != (spec.height, spec.width):
         image = cv2.resize(
             image, (spec.width, spec.height), interpolation=RESIZE_FLAGS[spec.resize]
         )

@@ -1,0 +1,217 @@
+"""`hemiface predict` (image files) and `hemiface run` (camera or video): no TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hemiface.runtime.errors import HemifaceError
+
+FORMAT_HELP = "float32, float16, dynamic or int8; default: the fastest verified, per manifest."
+WINDOW = "hemiface (q or Esc quits)"
+
+
+def _split_only(only: str | None) -> list[str] | None:
+    return [name.strip() for name in only.split(",") if name.strip()] if only else None
+
+
+def _check_crop(crop: str) -> str:
+    if crop not in ("none", "face", "center"):
+        raise HemifaceError(f"--crop must be none, face or center (got {crop!r})")
+    return crop
+
+
+def _figure_path(figure: Path, index: int, image: Path, many: bool) -> Path:
+    if not many:
+        return figure
+    return figure.with_name(f"{figure.stem}_{index:03d}_{image.stem}{figure.suffix or '.png'}")
+
+
+def predict(
+    inputs: list[Path] = typer.Argument(..., help="Image files and/or folders of images."),
+    models: Path = typer.Option(..., "--models", "-m", help="Model-set folder (hemiface.json)."),
+    fmt: str | None = typer.Option(None, "--format", "-f", help=FORMAT_HELP),
+    only: str | None = typer.Option(None, "--only", help="Comma-separated model names to run."),
+    crop: str = typer.Option("none", "--crop", help="none (as the notebook), face or center."),
+    margin: float = typer.Option(0.25, "--margin", help="Face-crop margin, share of the box."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per image on stdout."),
+    figure: Path | None = typer.Option(
+        None, "--figure", help="PNG with one title line per model (several images: numbered)."
+    ),
+    backend: str | None = typer.Option(None, "--backend", help="ai-edge-litert, tflite-runtime."),
+    threads: int | None = typer.Option(None, "--threads", help="Interpreter threads."),
+) -> None:
+    """Run every model of a set on image files: per-model label, P(Right), ensemble."""
+    from hemiface.runtime.batch import predict_files
+    from hemiface.runtime.images import write_image
+    from hemiface.runtime.modelset import load_model_set
+    from hemiface.runtime.overlay import draw_figure
+
+    model_set = load_model_set(models, fmt, _split_only(only), backend, threads)
+    out = Console(highlight=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    if not as_json:
+        out.print(
+            f"model set {models}: format [bold]{model_set.format}[/] ({model_set.format_reason}),"
+            f" {model_set.backend_label}, {model_set.num_threads} thread(s)"
+        )
+    failures = 0
+    results = predict_files(inputs, model_set, _check_crop(crop), margin, figure is not None)
+    many = len(inputs) > 1 or any(Path(p).is_dir() for p in inputs)
+    for index, result in enumerate(results):
+        if result.failed:
+            failures += 1
+            err.print(f"[bold red]error:[/] {result.error}")
+            if as_json:
+                print(json.dumps(result.to_json()), flush=True)
+            continue
+        if as_json:
+            print(json.dumps(result.to_json()), flush=True)
+        else:
+            _print_table(out, result)
+        if figure is not None and result.prediction is not None and result.image is not None:
+            target = _figure_path(figure, index, result.path, many)
+            write_image(target, draw_figure(result.image, result.prediction))
+            if not as_json:
+                out.print(f"figure: {target}")
+    if failures:
+        err.print(f"{failures} input(s) could not be used")
+        raise typer.Exit(2)
+
+
+def _print_table(out: Console, result: object) -> None:
+    from hemiface.runtime.batch import ImageResult
+
+    assert isinstance(result, ImageResult)
+    if result.prediction is None:
+        out.print(f"{result.path}: no face found (nothing to predict)")
+        return
+    p = result.prediction
+    table = Table(title=str(result.path), title_justify="left")
+    table.add_column("model")
+    table.add_column("label")
+    table.add_column("P(Right)", justify="right")
+    table.add_column("")
+    for m in p.models:
+        table.add_row(m.title, m.label, f"{m.p:.3f}", "uncertain" if m.uncertain else "")
+    table.add_row(
+        f"[bold]ensemble[/] ({p.agree}/{len(p.models)} agree)",
+        f"[bold]{p.label}[/]",
+        f"{p.mean_p:.3f}",
+        "; ".join(
+            (["uncertain"] if p.uncertain else [])
+            + (["[red]models disagree[/]"] if p.disagree else [])
+        ),
+        end_section=True,
+    )
+    out.print(table)
+    if result.box is not None:
+        out.print(f"face box {result.box.as_list()}")
+
+
+def run(
+    models: Path = typer.Option(..., "--models", "-m", help="Model-set folder (hemiface.json)."),
+    camera: int | None = typer.Option(None, "--camera", help="OpenCV camera index, e.g. 0."),
+    video: Path | None = typer.Option(None, "--video", help="A video file: every frame, in order."),
+    picamera: bool = typer.Option(False, "--picamera", help="The Pi CSI camera via Picamera2."),
+    headless: bool = typer.Option(False, "--headless", help="No window; JSON lines on stdout."),
+    record: Path | None = typer.Option(None, "--record", help="Write the annotated video (.mp4)."),
+    max_frames: int | None = typer.Option(None, "--max-frames", help="Stop after N frames."),
+    every: int = typer.Option(3, "--every", help="Detect the face every N frames; track between."),
+    smooth: float = typer.Option(0.5, "--smooth", help="EMA weight of the past, 0 (off) to <1."),
+    mirror: bool = typer.Option(False, "--mirror", help="Mirror the preview, not the models."),
+    crop: str = typer.Option("face", "--crop", help="face, center or none."),
+    margin: float = typer.Option(0.25, "--margin", help="Face-crop margin, share of the box."),
+    fmt: str | None = typer.Option(None, "--format", "-f", help=FORMAT_HELP),
+    only: str | None = typer.Option(None, "--only", help="Comma-separated model names to run."),
+    backend: str | None = typer.Option(None, "--backend", help="ai-edge-litert, tflite-runtime."),
+    threads: int | None = typer.Option(None, "--threads", help="Interpreter threads."),
+    width: int = typer.Option(640, "--width", help="Camera frame width."),
+    height: int = typer.Option(480, "--height", help="Camera frame height."),
+) -> None:
+    """The live loop: face crop, every model, smoothed ensemble, overlay (q/Esc quits)."""
+    from hemiface.runtime.modelset import load_model_set
+    from hemiface.runtime.pipeline import run_stream
+    from hemiface.runtime.sources import CameraSource, PicameraSource, VideoFileSource
+
+    chosen = [camera is not None, video is not None, picamera]
+    if sum(chosen) != 1:
+        raise HemifaceError("give exactly one of --camera N, --video FILE, --picamera")
+    if every < 1 or not 0.0 <= smooth < 1.0:
+        raise HemifaceError("--every must be >= 1 and --smooth in [0, 1)")
+    if video is not None:
+        source = VideoFileSource(video)
+    elif picamera:
+        source = PicameraSource(width, height)
+    else:
+        source = CameraSource(camera or 0, width, height)
+    show = None if headless else _window()
+    model_set = load_model_set(models, fmt, _split_only(only), backend, threads)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    err.print(
+        f"{source.name}: models {', '.join(model_set.titles)}, format {model_set.format} "
+        f"({model_set.format_reason}), {model_set.backend_label}"
+    )
+
+    def emit(result: object) -> None:
+        print(json.dumps(result.to_json()), flush=True)  # type: ignore[attr-defined]
+
+    try:
+        stats = run_stream(
+            source,
+            model_set,
+            crop=_check_crop(crop),
+            every=every,
+            smooth=smooth,
+            mirror=mirror,
+            record=record,
+            max_frames=max_frames,
+            on_result=emit if headless else None,
+            show=show,
+            margin=margin,
+        )
+    finally:
+        if show is not None:
+            import cv2
+
+            cv2.destroyAllWindows()
+    err.print(
+        f"{stats.frames} frames in {stats.seconds:.1f} s ({stats.fps:.1f} FPS), "
+        f"{stats.predicted} predicted, {stats.no_face} without a face, "
+        f"{stats.reconnects} reconnects; {stats.ended}"
+        + (f"; recorded {stats.record}" if stats.record else "")
+    )
+    if stats.ended == "interrupted":
+        raise typer.Exit(130)
+
+
+def _window() -> object:
+    import cv2
+
+    # Without a display, OpenCV's Qt backend aborts the whole process (no exception to
+    # catch), so look before opening a window.
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        raise HemifaceError("no display to show a window on (DISPLAY is not set): use --headless")
+
+    def show(bgr: object) -> bool:
+        try:
+            cv2.imshow(WINDOW, bgr)
+            key = cv2.waitKey(1) & 0xFF
+        except cv2.error:
+            raise HemifaceError("cannot open a window here (no display?): use --headless") from None
+        return key in (ord("q"), 27)
+
+    return show
+
+
+def register(app: typer.Typer) -> None:
+    app.command(no_args_is_help=True)(predict)
+    app.command(no_args_is_help=True)(run)
