@@ -1,0 +1,89 @@
+"""Compare a converted artifact with its Keras source on the same preprocessed images.
+
+The artifact runs through the runtime's own `TFLiteClassifier` (quantized input and
+output handled, output dequantized before any comparison), so what is verified here is
+what the device will compute.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from hemiface.convert.tflite_convert import quiet_fds
+from hemiface.runtime.backends import Backend, resolve_backend
+from hemiface.runtime.classifier import TFLiteClassifier
+from hemiface.runtime.manifest import ModelEntry, Verification
+
+KERAS_BATCH = 16
+
+
+def keras_probabilities(model: Any, tensors: np.ndarray) -> np.ndarray:
+    """P(positive label) from the Keras model, in batches, inference mode."""
+    import tensorflow as tf
+
+    @tf.function(reduce_retracing=True)
+    def forward(x: Any) -> Any:
+        return model(x, training=False)
+
+    out = []
+    for start in range(0, len(tensors), KERAS_BATCH):
+        batch = tf.constant(tensors[start : start + KERAS_BATCH])
+        out.append(np.asarray(forward(batch)).reshape(-1))
+    return np.concatenate(out).astype(np.float64)
+
+
+def artifact_probabilities(
+    content: bytes, entry: ModelEntry, tensors: np.ndarray, backend: Backend | None = None
+) -> tuple[np.ndarray, float]:
+    """P(positive label) for each image with one invoke each, and the median latency (ms)."""
+    backend = backend or resolve_backend()
+    with quiet_fds():  # LiteRT announces its XNNPACK delegate on stderr
+        interpreter = backend.make_interpreter(content, 1)
+    classifier = TFLiteClassifier(entry, interpreter, backend, 1)
+    probabilities, latencies = [], []
+    for i in range(len(tensors)):
+        start = time.perf_counter()
+        probabilities.append(classifier.predict_one(tensors[i : i + 1]))
+        latencies.append((time.perf_counter() - start) * 1000.0)
+    return np.array(probabilities, dtype=np.float64), float(np.median(latencies))
+
+
+def compare_with_source(
+    source_p: np.ndarray,
+    artifact_p: np.ndarray,
+    threshold: float,
+    labels: list[int | None],
+    dataset: str,
+    latency_ms: float,
+    positive_index: int = 1,
+    max_flip_rate: float | None = None,
+) -> Verification:
+    """Agreement, flips, |Δp| statistics and accuracy (when every image has a label)."""
+    source_label = source_p >= threshold
+    artifact_label = artifact_p >= threshold
+    flips = int(np.sum(source_label != artifact_label))
+    n = len(source_p)
+    delta = np.abs(artifact_p - source_p)
+    accuracy = source_accuracy = None
+    if n and all(label is not None for label in labels):
+        truth = np.array([label == positive_index for label in labels])
+        accuracy = float(np.mean(artifact_label == truth))
+        source_accuracy = float(np.mean(source_label == truth))
+    passed = max_flip_rate is None or (flips / n if n else 0.0) <= max_flip_rate
+    return Verification(
+        dataset=dataset,
+        n_images=n,
+        agreement=float(1.0 - flips / n) if n else 0.0,
+        flips=flips,
+        mean_abs_dp=float(delta.mean()) if n else 0.0,
+        p99_abs_dp=float(np.percentile(delta, 99)) if n else 0.0,
+        max_abs_dp=float(delta.max()) if n else 0.0,
+        latency_ms=round(latency_ms, 4),
+        passed=passed,
+        accuracy=accuracy,
+        source_accuracy=source_accuracy,
+        max_flip_rate=max_flip_rate,
+    )
