@@ -261,6 +261,11 @@ def atomic_write_bytes(path: Path, content: bytes) -> None:
             tmp.write(content)
             tmp.flush()
             os.fsync(tmp.fileno())
+        # mkstemp makes the file 0600; give it the mode a plain open() would have, so that
+        # another user (the Pi's camera service, say) can read the model set.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_name, 0o666 & ~umask)
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,15 @@ def test_round_trip(tmp_path: Path) -> None:
     assert loaded.models[0].input.quantization == Quantization(1 / 255, 0)
     data = json.loads((tmp_path / MANIFEST_NAME).read_text())
     assert next(iter(data)) == "schema_version"
+
+
+def test_saved_manifest_is_readable_by_others(tmp_path: Path) -> None:
+    previous = os.umask(0o022)
+    try:
+        make_set(tmp_path)
+    finally:
+        os.umask(previous)
+    assert (tmp_path / MANIFEST_NAME).stat().st_mode & 0o777 == 0o644
 
 
 def test_entry_semantics(tmp_path: Path) -> None:
