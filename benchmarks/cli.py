@@ -1,0 +1,156 @@
+"""`hemiface bench`: latency, memory, cold start, agreement and pipeline FPS."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from hemiface.runtime.errors import HemifaceError, require_tensorflow
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="bench")(bench)
+
+
+def bench(
+    tflite: Path = typer.Option(..., "--tflite", help="Model set: *.tflite + hemiface.json."),
+    out: Path = typer.Option(..., "--out", help="Folder for results.json, report.md, PNGs."),
+    keras: Path | None = typer.Option(
+        None, "--keras", help="Folder of the Keras sources (.keras/.h5), for the Keras rows."
+    ),
+    data: Path | None = typer.Option(
+        None, "--data", help="Labelled folder (Left/ and Right/, or a test/ split) for agreement."
+    ),
+    only: list[str] = typer.Option(
+        [],
+        "--only",
+        help="Restrict to models (name or title), formats (float32, float16, dynamic, int8), "
+        "engines (keras, predict, call, tflite) or sections (latency, agreement, pipeline); "
+        "repeat or comma-separate. Kinds not named run in full. Engines choose latency rows; "
+        "agreement always compares with the Keras sources when --keras is given.",
+    ),
+    quick: bool = typer.Option(
+        False, "--quick", help="A short run: 10 timed runs, 1 thread, <=32 images, 30 frames."
+    ),
+    n: int = typer.Option(100, "--n", min=1, help="Timed single-image runs per row (at least)."),
+    min_time: float = typer.Option(2.0, "--min-time", min=0.0, help="Seconds per row (at least)."),
+    warmup: int = typer.Option(10, "--warmup", min=0, help="Untimed runs before timing."),
+    threads: str = typer.Option(
+        "1,2,4", "--threads", help="Interpreter thread counts, capped at the core count."
+    ),
+    images: int | None = typer.Option(
+        None, "--images", min=2, help="Use at most this many labelled images (balanced)."
+    ),
+    frames: int = typer.Option(150, "--frames", min=5, help="Frames of the pipeline video."),
+    video: Path | None = typer.Option(
+        None, "--video", help="Video for the pipeline FPS (default: a generated 640x480 one)."
+    ),
+    backend: str | None = typer.Option(
+        None, "--backend", help="Interpreter: ai-edge-litert, tflite-runtime or tensorflow."
+    ),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write PNG plots."),
+) -> None:
+    """Benchmark every model x engine x format: latency, memory, cold start, agreement, FPS."""
+    params = dict(locals())
+    import os
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from hemiface.benchmarks.bench import BenchConfig, command_line, quick_timing, run_bench
+    from hemiface.benchmarks.latency import TimingSettings
+    from hemiface.benchmarks.output import write_outputs
+
+    try:
+        thread_list = [int(t) for t in threads.split(",") if t.strip()]
+    except ValueError:
+        raise HemifaceError(f"--threads {threads!r}: expected numbers like 1,2,4") from None
+    if not thread_list or min(thread_list) < 1:
+        raise HemifaceError(f"--threads {threads!r}: thread counts must be >= 1")
+    if quick:
+        timing = quick_timing(thread_list)
+        images = min(images or 32, 32)
+        frames = min(frames, 30)
+    else:
+        timing = TimingSettings(warmup=warmup, n=n, min_time_s=min_time, threads=thread_list)
+    invocation = _invocation(params)
+    needs_tf = keras is not None
+    if needs_tf:
+        require_tensorflow("bench --keras")
+    if plots:
+        from hemiface.runtime.errors import require_matplotlib
+
+        require_matplotlib("bench")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    config = BenchConfig(
+        tflite_dir=tflite,
+        out_dir=out,
+        keras_dir=keras,
+        data_dir=data,
+        only=list(only),
+        timing=timing,
+        agreement_limit=images,
+        pipeline_frames=frames,
+        video=video,
+        backend=backend,
+        quick=quick,
+        command=command_line(invocation),
+        argv=invocation,
+    )
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("bench", total=None)
+        state = {"started": False}
+
+        def step(description: str) -> None:
+            if state["started"]:
+                progress.advance(task)
+            state["started"] = True
+            progress.update(task, description=description)
+
+        results = run_bench(config, step, lambda total: progress.update(task, total=total))
+        progress.advance(task)
+    written = write_outputs(results, out, plots)
+    for line in results["headline"]:
+        console.print(f"  {line}", highlight=False)
+    failed = count_failures(results)
+    console.print(f"wrote {', '.join(str(p) for p in written)}", highlight=False)
+    if failed:
+        console.print(f"[bold red]{failed} row(s) failed[/]; see report.md")
+        raise typer.Exit(1)
+
+
+def count_failures(results: dict) -> int:
+    rows = results["latency"].get("rows", []) + results["pipeline"].get("rows", [])
+    failed = sum(1 for r in rows if r.get("status") == "failed")
+    failed += len(results["agreement"].get("failures", []))
+    failed += sum(1 for s in ("agreement", "pipeline") if results[s].get("status") == "failed")
+    return failed
+
+
+def _invocation(params: dict) -> list[str]:
+    """The command's arguments: sys.argv when run as `hemiface bench ...`, else (called
+    in-process, e.g. by tests) rebuilt from the parsed parameters."""
+    if sys.argv[1:2] == ["bench"]:
+        return sys.argv[1:]
+    args = ["bench"]
+    for key, value in params.items():
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            flag = "--" + key.replace("_", "-")
+            if item is False:
+                args += ["--no-plots"] if key == "plots" else []
+            elif item is True:
+                args += [] if key == "plots" else [flag]
+            elif item is not None:
+                args += [flag, str(item)]
+    return args

@@ -1,0 +1,103 @@
+"""What a benchmark run works on: the model set, the Keras sources, the labelled images.
+
+The model set's manifest is the list of models and formats. Each model's Keras source is
+found in the Keras folder by the manifest's recorded source file name, else by the
+model's name with a .keras or .h5 suffix (or a SavedModel folder of that name).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from hemiface.runtime.errors import HemifaceError
+from hemiface.runtime.images import list_images
+from hemiface.runtime.manifest import Manifest, load_manifest
+
+KERAS_SUFFIXES = (".keras", ".h5")
+# Folders that hold a split's images when a data folder holds several splits.
+SPLIT_NAMES = ("test", "testing", "val", "validation")
+
+
+@dataclass
+class LabelledImage:
+    path: Path
+    label: str  # one of the manifest's labels
+    y: int  # 1 for the positive label, 0 for the other
+
+
+def find_keras_source(keras_dir: Path, name: str, recorded_file: str | None) -> Path | None:
+    """The Keras file (or SavedModel folder) for model `name`, or None."""
+    keras_dir = Path(keras_dir)
+    candidates: list[Path] = []
+    if recorded_file:
+        candidates.append(keras_dir / Path(recorded_file).name)
+    candidates += [keras_dir / f"{name}{suffix}" for suffix in KERAS_SUFFIXES]
+    candidates.append(keras_dir / name)
+    for path in candidates:
+        if path.is_file() or (path.is_dir() and (path / "saved_model.pb").exists()):
+            return path
+    return None
+
+
+def keras_sources(manifest: Manifest, keras_dir: Path | None) -> dict[str, Path | None]:
+    """Model name -> its Keras source (None when not found or no folder given)."""
+    found: dict[str, Path | None] = {}
+    for name in manifest.names():
+        entry = next(e for e in manifest.models if e.name == name)
+        recorded = entry.source.file if entry.source else None
+        found[name] = find_keras_source(keras_dir, name, recorded) if keras_dir else None
+    return found
+
+
+def open_model_set(tflite_dir: Path) -> Manifest:
+    """The model set's manifest; files are checksummed per row later, so that one bad
+    artifact fails its own rows rather than the whole run."""
+    return load_manifest(Path(tflite_dir), check_files=False)
+
+
+def labelled_images(
+    data_dir: Path, labels: list[str], positive_label: str, limit: int | None = None
+) -> list[LabelledImage]:
+    """Images under `data_dir` in folders named after the labels (case-insensitive).
+
+    When `data_dir` holds a split folder (test, val, ...) with label folders, that split
+    is used. A label folder may sit at any depth (e.g. test/Left/*.jpg). `limit` keeps an
+    even share of each label, in sorted order, so that quick runs stay balanced.
+    """
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise HemifaceError(f"{root}: no such data folder")
+    for split in SPLIT_NAMES:
+        if _label_folders(root / split, labels):
+            root = root / split
+            break
+    folders = _label_folders(root, labels)
+    if not folders:
+        raise HemifaceError(
+            f"{root}: no labelled images (expected folders named {' and '.join(labels)})"
+        )
+    per_label: dict[str, list[LabelledImage]] = {}
+    for label, folder in folders:
+        y = 1 if label == positive_label else 0
+        items = [LabelledImage(path, label, y) for path in list_images(folder)]
+        per_label.setdefault(label, []).extend(items)
+    if limit is not None:
+        share = max(1, limit // max(1, len(per_label)))
+        per_label = {label: items[:share] for label, items in per_label.items()}
+    images = [item for label in labels for item in per_label.get(label, [])]
+    if not images:
+        raise HemifaceError(f"{root}: the label folders hold no images")
+    return images
+
+
+def _label_folders(root: Path, labels: list[str]) -> list[tuple[str, Path]]:
+    if not root.is_dir():
+        return []
+    wanted = {label.lower(): label for label in labels}
+    found = []
+    for folder in sorted(p for p in root.rglob("*") if p.is_dir()):
+        label = wanted.get(folder.name.lower())
+        if label is not None:
+            found.append((label, folder))
+    return found

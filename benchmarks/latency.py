@@ -1,0 +1,274 @@
+"""The latency section: one subprocess per (model, engine, threads) row.
+
+Each row runs `python -m hemiface.benchmarks.worker` so that peak RSS, import costs and
+cold start are that row's own. A row that fails (a corrupt artifact, a Keras file that
+will not load, a timeout) is recorded with status "failed" and the run goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hemiface.benchmarks.stats import ratio, summarize_ms
+from hemiface.runtime.manifest import Manifest
+
+KERAS_ENGINES = ("keras_predict", "keras_call")
+ENGINES = (*KERAS_ENGINES, "tflite")
+ENGINE_TITLES = {
+    "keras_predict": "Keras model.predict",
+    "keras_call": "Keras model(x)",
+    "tflite": "TFLite",
+    "machine": "numpy float32 matmul",
+}
+THREAD_CHOICES = (1, 2, 4)
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class TimingSettings:
+    warmup: int = 10
+    n: int = 100
+    min_time_s: float = 2.0
+    max_time_s: float = 60.0
+    threads: list[int] = field(default_factory=lambda: list(THREAD_CHOICES))
+    timeout_s: float = 900.0
+
+
+def thread_counts(requested: list[int], cores: int) -> list[int]:
+    """The requested thread counts capped at the core count, each once, ascending."""
+    return sorted({max(1, min(t, cores)) for t in requested})
+
+
+def engine_label(engine: str, fmt: str | None) -> str:
+    return f"tflite:{fmt}" if engine == "tflite" else engine
+
+
+def plan_rows(
+    manifest: Manifest,
+    model_set: Path,
+    sources: dict[str, Path | None],
+    models: list[str],
+    formats: list[str],
+    engines: list[str],
+    settings: TimingSettings,
+    image: Path | None,
+    backend: str | None = None,
+) -> list[dict[str, Any]]:
+    """Worker specs, model by model: Keras engines first, then each TFLite format."""
+    specs: list[dict[str, Any]] = []
+    common = {
+        "warmup": settings.warmup,
+        "n": settings.n,
+        "min_time_s": settings.min_time_s,
+        "max_time_s": settings.max_time_s,
+        "image": str(image) if image else None,
+    }
+    for name in models:
+        entries = [e for e in manifest.models if e.name == name]
+        prep = entries[0].preprocessing
+        for threads in settings.threads:
+            for engine in (e for e in KERAS_ENGINES if e in engines):
+                source = sources.get(name)
+                specs.append(
+                    {
+                        **common,
+                        "engine": engine,
+                        "model": name,
+                        "format": None,
+                        "threads": threads,
+                        "keras_path": str(source) if source else None,
+                        "scale": prep.scale,
+                        "offset": prep.offset,
+                    }
+                )
+            if "tflite" not in engines:
+                continue
+            for entry in entries:
+                if entry.format not in formats:
+                    continue
+                specs.append(
+                    {
+                        **common,
+                        "engine": "tflite",
+                        "model": name,
+                        "format": entry.format,
+                        "threads": threads,
+                        "model_set": str(model_set),
+                        "backend": backend,
+                        "file_size_bytes": entry.size_bytes,
+                    }
+                )
+    return specs
+
+
+def run_worker(spec: dict[str, Any], timeout_s: float, env: dict[str, str] | None = None) -> dict:
+    """Run one spec in a new process; the worker's JSON, or {"ok": False, "error": ...}."""
+    child_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    spawned_at = time.time()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "hemiface.benchmarks.worker", json.dumps(spec)],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            env=child_env,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "error": f"timed out after {timeout_s:.0f} s"}
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    try:
+        result = json.loads(lines[-1]) if lines else None
+    except json.JSONDecodeError:
+        result = None
+    if not isinstance(result, dict):
+        tail = [line for line in done.stderr.strip().splitlines() if line.strip()]
+        reason = tail[-1][:300] if tail else f"exit code {done.returncode}, no output"
+        return {"ok": False, "error": f"worker crashed: {reason}"}
+    if result.get("ok") and "first_prediction_at" in result:
+        result["cold_start_s"] = result["first_prediction_at"] - spawned_at
+    return result
+
+
+def row_from_result(spec: dict[str, Any], result: dict[str, Any], titles: dict[str, str]) -> dict:
+    """A flat results.json row: identity, status and figures (None where not measured)."""
+    row: dict[str, Any] = {
+        "model": spec["model"],
+        "title": titles.get(spec["model"], spec["model"]),
+        "engine": spec["engine"],
+        "format": spec.get("format"),
+        "engine_label": engine_label(spec["engine"], spec.get("format")),
+        "threads": spec["threads"],
+        "status": "ok" if result.get("ok") else "failed",
+        "error": None if result.get("ok") else result.get("error", "unknown error"),
+        "backend": result.get("backend"),
+        "file_size_bytes": spec.get("file_size_bytes"),
+    }
+    if spec["engine"] != "tflite" and spec.get("keras_path"):
+        path = Path(spec["keras_path"])
+        row["file_size_bytes"] = (
+            path.stat().st_size
+            if path.is_file()
+            else sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+        )
+    samples = result.get("samples_ms") or []
+    summary = summarize_ms(samples).to_dict() if result.get("ok") and samples else {}
+    for key in ("n", "median_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "min_ms", "max_ms"):
+        row[key] = summary.get(key)
+    for key in (
+        "import_s",
+        "init_s",
+        "preprocess_s",
+        "first_inference_s",
+        "cold_start_s",
+        "peak_rss_mb",
+        "rss_ready_mb",
+        "macs",
+        "p",
+    ):
+        row[key] = result.get(key)
+    row["gmacs_per_s"] = (
+        row["macs"] / (row["median_ms"] * 1e6) if row["macs"] and row["median_ms"] else None
+    )
+    row["samples_ms"] = [round(s, 4) for s in samples]
+    return row
+
+
+def run_latency(
+    specs: list[dict[str, Any]],
+    settings: TimingSettings,
+    titles: dict[str, str],
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    rows = []
+    for spec in specs:
+        if progress:
+            label = engine_label(spec["engine"], spec.get("format"))
+            progress(f"{titles.get(spec['model'], spec['model'])} {label} t{spec['threads']}")
+        if spec["engine"] in KERAS_ENGINES and not spec.get("keras_path"):
+            result = {"ok": False, "error": f"no Keras source found for {spec['model']}"}
+        else:
+            result = run_worker(spec, settings.timeout_s)
+        rows.append(row_from_result(spec, result, titles))
+    return rows
+
+
+def measure_machine(
+    settings: TimingSettings, progress: Progress | None = None
+) -> list[dict[str, Any]]:
+    """Float32 GEMM throughput per thread count: how fast this machine multiplies."""
+    rows = []
+    for threads in settings.threads:
+        if progress:
+            progress(f"machine float32 matmul t{threads}")
+        spec = {
+            "engine": "machine",
+            "n": 10,
+            "min_time_s": 1.0,
+            "max_time_s": 5.0,
+            "threads": threads,
+        }
+        env = {name: str(threads) for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+        result = run_worker(spec, settings.timeout_s, env)
+        ok = bool(result.get("ok"))
+        best = min(result["samples_ms"]) if ok else None
+        rows.append(
+            {
+                "threads": threads,
+                "status": "ok" if ok else "failed",
+                "error": None if ok else result.get("error"),
+                "gmacs_per_s": result["macs"] / (best * 1e6) if ok and best else None,
+            }
+        )
+    return rows
+
+
+def add_machine_fraction(rows: list[dict[str, Any]], machine: list[dict[str, Any]]) -> None:
+    """Each row's achieved GMAC/s as a share of the float32 GEMM rate at its threads.
+
+    More threads can only add capacity, so the yardstick at t threads is the best rate
+    measured at t or fewer (on a loaded machine a 2-thread GEMM can measure slower)."""
+    measured = {m["threads"]: m["gmacs_per_s"] for m in machine if m["gmacs_per_s"]}
+    peak = {t: max(v for u, v in measured.items() if u <= t) for t in measured}
+    for row in rows:
+        row["fraction_of_machine"] = ratio(row.get("gmacs_per_s"), peak.get(row["threads"]))
+
+
+def latency_ratios(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Ratios of medians within this run: speed-up over model.predict, and of each TFLite
+    format over float32 (>1 means faster than the reference)."""
+    ok = [r for r in rows if r["status"] == "ok" and r["median_ms"]]
+    by_key = {(r["model"], r["threads"], r["engine_label"]): r["median_ms"] for r in ok}
+    over_predict, over_float32 = [], []
+    for row in ok:
+        key = (row["model"], row["threads"])
+        base = by_key.get((*key, "keras_predict"))
+        if base and row["engine_label"] != "keras_predict":
+            over_predict.append(
+                {
+                    "model": row["model"],
+                    "threads": row["threads"],
+                    "engine_label": row["engine_label"],
+                    "speedup": base / row["median_ms"],
+                }
+            )
+        float32 = by_key.get((*key, "tflite:float32"))
+        if float32 and row["engine"] == "tflite" and row["format"] != "float32":
+            over_float32.append(
+                {
+                    "model": row["model"],
+                    "threads": row["threads"],
+                    "format": row["format"],
+                    "speedup": float32 / row["median_ms"],
+                }
+            )
+    return {"speedup_over_predict": over_predict, "speedup_over_float32": over_float32}

@@ -1,0 +1,165 @@
+"""The pipeline section: frames per second of the live loop on a 640x480 video.
+
+Each format runs in its own worker process through hemiface.runtime.pipeline.run_stream
+(Haar face detection on every frame, the face crop, all models of the set, no window).
+The video is the caller's (--video) or made here: a real face photograph (scikit-image's
+astronaut, when installed) drifting across a 640x480 frame, else the first labelled image.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from hemiface.benchmarks.stats import summarize_ms
+from hemiface.runtime.images import read_image
+
+Step = Callable[[str], None]
+FRAME_W, FRAME_H = 640, 480
+VIDEO_FPS = 30.0
+
+
+def face_picture(fallback: Path | None) -> tuple[np.ndarray, str]:
+    """An RGB picture of a face and where it came from."""
+    if importlib.util.find_spec("skimage") is not None:
+        from skimage import data
+
+        return data.astronaut(), "scikit-image astronaut photograph"
+    if fallback is not None:
+        return read_image(fallback), f"labelled image {fallback.name}"
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (480, 480, 3), dtype=np.uint8), "random noise (no face)"
+
+
+def write_benchmark_video(path: Path, frames: int, picture: np.ndarray) -> Path:
+    """A 640x480 mp4 of `picture` (scaled to the frame height) drifting side to side."""
+    side = FRAME_H
+    face = cv2.resize(picture, (side, side), interpolation=cv2.INTER_AREA)
+    writer = cv2.VideoWriter(
+        str(path), cv2.VideoWriter_fourcc(*"mp4v"), VIDEO_FPS, (FRAME_W, FRAME_H)
+    )
+    if not writer.isOpened():
+        raise RuntimeError(f"{path}: OpenCV cannot write mp4v video here")
+    travel = FRAME_W - side
+    try:
+        for i in range(frames):
+            x = int(travel / 2 + travel / 2 * np.sin(i / 15.0))
+            canvas = np.full((FRAME_H, FRAME_W, 3), 90, np.uint8)
+            canvas[:, x : x + side] = face
+            writer.write(cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+    return path
+
+
+def run_pipeline_worker(spec: dict[str, Any]) -> dict[str, Any]:
+    """In the worker: run the live loop on the video with one format; FPS and stages."""
+    t0 = time.perf_counter()
+    from hemiface.runtime.modelset import load_model_set
+    from hemiface.runtime.pipeline import run_stream
+    from hemiface.runtime.sources import VideoFileSource
+
+    model_set = load_model_set(
+        Path(spec["model_set"]),
+        spec["format"],
+        only=spec.get("models"),
+        num_threads=spec.get("threads"),
+    )
+    t1 = time.perf_counter()
+    stamps: list[float] = []
+    with_face = 0
+
+    def on_result(result: Any) -> None:
+        nonlocal with_face
+        stamps.append(time.perf_counter())
+        with_face += result.box is not None
+
+    start = time.perf_counter()
+    stats = run_stream(
+        VideoFileSource(Path(spec["video"])),
+        model_set,
+        crop="face",
+        every=1,
+        max_frames=spec.get("frames"),
+        on_result=on_result,
+    )
+    intervals = np.diff(np.asarray([start, *stamps])) * 1000.0
+    return {
+        "init_s": t1 - t0,
+        "frames": stats.frames,
+        "seconds": stats.seconds,
+        "fps": stats.fps,
+        "frames_with_face": with_face,
+        "predicted": stats.predicted,
+        "stage_ms": stats.stage_ms,
+        "models": len(model_set.classifiers),
+        "threads": model_set.num_threads,
+        "backend": model_set.backend_label,
+        "frame_ms": [round(float(v), 3) for v in intervals],
+        "first_prediction_at": time.time(),
+    }
+
+
+def run_pipeline_section(
+    model_set: Path,
+    models: list[str],
+    formats: list[str],
+    frames: int,
+    step: Step | None,
+    work: Path,
+    video: Path | None = None,
+    fallback_image: Path | None = None,
+    timeout_s: float = 900.0,
+) -> dict[str, Any]:
+    if importlib.util.find_spec("hemiface.runtime.pipeline") is None:
+        for fmt in formats:
+            if step:
+                step(f"pipeline {fmt} (skipped)")
+        return {
+            "status": "skipped",
+            "reason": "hemiface.runtime.pipeline is not available in this build",
+            "rows": [],
+        }
+    from hemiface.benchmarks.latency import run_worker
+
+    if video is None:
+        picture, origin = face_picture(fallback_image)
+        video = write_benchmark_video(work / "pipeline_640x480.mp4", frames, picture)
+    else:
+        origin = f"given video {video}"
+    rows = []
+    for fmt in formats:
+        if step:
+            step(f"pipeline {fmt}")
+        spec = {
+            "engine": "pipeline",
+            "model_set": str(model_set),
+            "format": fmt,
+            "models": models,
+            "video": str(video),
+            "frames": frames,
+        }
+        result = run_worker(spec, timeout_s)
+        row: dict[str, Any] = {"format": fmt, "status": "ok" if result.get("ok") else "failed"}
+        if result.get("ok"):
+            row.update({k: v for k, v in result.items() if k not in ("ok", "first_prediction_at")})
+            if result["frame_ms"]:
+                summary = summarize_ms(result["frame_ms"])
+                row.update(median_ms=summary.median_ms, p90_ms=summary.p90_ms)
+            row["peak_rss_mb"] = result.get("peak_rss_mb")
+        else:
+            row["error"] = result.get("error")
+        rows.append(row)
+    return {
+        "status": "ok",
+        "video": str(video) if video.parent != work else "generated 640x480 mp4",
+        "video_content": origin,
+        "frame_size": [FRAME_W, FRAME_H],
+        "rows": rows,
+    }

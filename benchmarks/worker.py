@@ -1,0 +1,217 @@
+"""One benchmark row in its own process: `python -m hemiface.benchmarks.worker '<json spec>'`.
+
+A fresh process per row means the row's peak RSS (`ru_maxrss`) and its import and
+initialisation costs are its own, and the moment of its first prediction measures cold
+start. The last line on stdout is one JSON object: {"ok": true, ...figures} or
+{"ok": false, "error": "..."} (with exit code 1).
+
+Engines:
+- "tflite": the runtime's path (no TensorFlow): manifest, checksummed model bytes,
+  TFLiteClassifier, runtime image reading and preprocessing;
+- "keras_predict": the notebook's path: TensorFlow, `keras.models.load_model`,
+  `keras.utils.load_img`, `model.predict`;
+- "keras_call": the same model called directly, `model(x, training=False)`;
+- "machine": float32 matrix multiply with numpy, the machine's dense-arithmetic yardstick.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MAX_SAMPLES = 100_000
+MATMUL_SIZE = 768
+
+
+def _peak_rss_mb() -> float:
+    # Linux reports kilobytes, macOS bytes.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def _current_rss_mb() -> float | None:
+    try:
+        with open("/proc/self/statm") as handle:
+            pages = int(handle.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
+
+
+def time_runs(
+    run: Callable[[], Any], warmup: int, n: int, min_time_s: float, max_time_s: float
+) -> list[float]:
+    """Milliseconds of single runs after `warmup` untimed ones: at least `n` runs and at
+    least `min_time_s` seconds, but stop at `max_time_s` once three runs are in."""
+    for _ in range(warmup):
+        run()
+    samples: list[float] = []
+    start = time.perf_counter()
+    while len(samples) < MAX_SAMPLES:
+        elapsed = time.perf_counter() - start
+        if len(samples) >= n and elapsed >= min_time_s:
+            break
+        if len(samples) >= 3 and elapsed >= max_time_s:
+            break
+        t0 = time.perf_counter()
+        run()
+        samples.append((time.perf_counter() - t0) * 1000.0)
+    return samples
+
+
+def run_tflite(spec: dict[str, Any]) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    from hemiface.runtime.backends import resolve_backend
+    from hemiface.runtime.classifier import TFLiteClassifier
+    from hemiface.runtime.images import read_image
+    from hemiface.runtime.manifest import load_manifest
+    from hemiface.runtime.preprocess import to_tensor
+
+    backend = resolve_backend(spec.get("backend"))
+    t1 = time.perf_counter()
+    folder = Path(spec["model_set"])
+    entry = load_manifest(folder, check_files=False).entry(spec["model"], spec["format"])
+    classifier = TFLiteClassifier.open(folder, entry, backend, spec["threads"])
+    t2 = time.perf_counter()
+    if spec.get("image"):
+        tensor = to_tensor(read_image(Path(spec["image"])), entry.preprocessing)
+    else:
+        shape = (entry.preprocessing.height, entry.preprocessing.width, 3)
+        tensor = to_tensor(np.full(shape, 128, np.uint8), entry.preprocessing)
+    t3 = time.perf_counter()
+    p = classifier.predict_one(tensor)
+    t4 = time.perf_counter()
+    first_at = time.time()
+    rss_ready = _current_rss_mb()
+    from hemiface.benchmarks.macs import macs_from_tflite
+
+    samples = time_runs(
+        lambda: classifier.predict_one(tensor),
+        spec["warmup"],
+        spec["n"],
+        spec["min_time_s"],
+        spec["max_time_s"],
+    )
+    return {
+        "backend": backend.label,
+        "import_s": t1 - t0,
+        "init_s": t2 - t1,
+        "preprocess_s": t3 - t2,
+        "first_inference_s": t4 - t3,
+        "first_prediction_at": first_at,
+        "rss_ready_mb": rss_ready,
+        "p": p,
+        "macs": macs_from_tflite(classifier.interpreter),
+        "samples_ms": samples,
+    }
+
+
+def run_keras(spec: dict[str, Any]) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    import keras
+
+    tf.config.threading.set_intra_op_parallelism_threads(spec["threads"])
+    tf.config.threading.set_inter_op_parallelism_threads(spec["threads"])
+    t1 = time.perf_counter()
+    model = keras.models.load_model(spec["keras_path"], compile=False)
+    t2 = time.perf_counter()
+    height, width = (int(d) for d in model.input_shape[1:3])
+    scale, offset = spec.get("scale", 1.0 / 255.0), spec.get("offset", 0.0)
+    if spec.get("image"):
+        # The notebook's preprocessing: PIL nearest resize, then / 255.
+        image = keras.utils.load_img(spec["image"], target_size=(height, width))
+        tensor = keras.utils.img_to_array(image)[np.newaxis] * scale + offset
+    else:
+        tensor = np.full((1, height, width, 3), 128.0 * scale + offset, np.float32)
+    tensor = tensor.astype(np.float32)
+    t3 = time.perf_counter()
+    if spec["engine"] == "keras_predict":
+
+        def run() -> Any:
+            return model.predict(tensor, verbose=0)
+    else:
+
+        def run() -> Any:
+            return model(tensor, training=False)
+
+    p = float(np.asarray(run()).reshape(-1)[0])
+    t4 = time.perf_counter()
+    first_at = time.time()
+    rss_ready = _current_rss_mb()
+    from hemiface.benchmarks.macs import macs_from_keras
+
+    samples = time_runs(run, spec["warmup"], spec["n"], spec["min_time_s"], spec["max_time_s"])
+    return {
+        "backend": f"tensorflow {tf.__version__} / keras {keras.__version__}",
+        "import_s": t1 - t0,
+        "init_s": t2 - t1,
+        "preprocess_s": t3 - t2,
+        "first_inference_s": t4 - t3,
+        "first_prediction_at": first_at,
+        "rss_ready_mb": rss_ready,
+        "p": p,
+        "macs": macs_from_keras(model),
+        "samples_ms": samples,
+    }
+
+
+def run_matmul(spec: dict[str, Any]) -> dict[str, Any]:
+    """Float32 GEMM throughput with numpy's BLAS (threads set by the parent's env)."""
+    size = int(spec.get("size", MATMUL_SIZE))
+    rng = np.random.default_rng(0)
+    a = rng.random((size, size), dtype=np.float32)
+    b = rng.random((size, size), dtype=np.float32)
+    samples = time_runs(lambda: a @ b, 2, spec["n"], spec["min_time_s"], spec["max_time_s"])
+    return {"macs": size**3, "samples_ms": samples, "first_prediction_at": time.time()}
+
+
+def run_pipeline(spec: dict[str, Any]) -> dict[str, Any]:
+    from hemiface.benchmarks.pipeline_fps import run_pipeline_worker
+
+    return run_pipeline_worker(spec)
+
+
+ENGINES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "tflite": run_tflite,
+    "pipeline": run_pipeline,
+    "keras_predict": run_keras,
+    "keras_call": run_keras,
+    "machine": run_matmul,
+}
+
+
+def run_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    result = ENGINES[spec["engine"]](spec)
+    result["peak_rss_mb"] = _peak_rss_mb()
+    return result
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print(json.dumps({"ok": False, "error": "usage: worker '<json spec>'"}))
+        return 2
+    try:
+        spec = json.loads(argv[0])
+        result = {"ok": True, **run_spec(spec)}
+    except Exception as exc:  # noqa: BLE001 - a failed row is data, reported by the parent
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {message[:500]}"}))
+        return 1
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
