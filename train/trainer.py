@@ -1,0 +1,346 @@
+"""`train_all`: the three reference models from a labelled image folder.
+
+MobileNetV2 pair: the frozen part of the network below `CUT_LAYER` runs once per image
+and its activations are cached; the base model's head and then the fine-tuned upper
+layers train on those activations (mathematically the same as training the whole model
+with those layers frozen, at a fraction of the cost). The CNN trains on the images with
+flip-and-swap augmentation (a mirrored face is a face of the other label).
+
+Resumable: a model file that already exists and reloads with safe_mode=True is reused
+and only evaluated, unless `force`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from hemiface.train import models  # noqa: E402
+from hemiface.train.config import TrainConfig, config_for  # noqa: E402
+from hemiface.train.data import ImageSet, load_dataset  # noqa: E402
+from hemiface.train.metrics import ModelMetrics, evaluate  # noqa: E402
+from hemiface.train.names import MODEL_FILES, MODEL_TITLES, REPORT_JSON  # noqa: E402
+from hemiface.train.report import write_reports  # noqa: E402
+
+log = logging.getLogger("hemiface.train")
+tf.get_logger().setLevel("ERROR")  # retracing notices for the last, smaller batch
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+RELOAD_SAMPLE = 8
+
+
+@dataclass
+class ModelResult:
+    name: str
+    title: str
+    file: str
+    status: str  # "trained" or "reused"
+    train_images: int = 0
+    epochs: int = 0
+    best_epoch: int = 0
+    val_accuracy: float | None = None
+    train_time_s: float = 0.0
+    trainable_params: int = 0
+    total_params: int = 0
+    metrics: ModelMetrics | None = None
+    notes: list[str] = field(default_factory=list)
+    # P(Right) of the first test images, as evaluated: the reload check compares with it.
+    first_test_predictions: list[float] = field(default_factory=list)
+
+    @property
+    def test_accuracy(self) -> float | None:
+        return self.metrics.accuracy if self.metrics else None
+
+    def record(self, metrics: ModelMetrics, p: np.ndarray) -> None:
+        self.metrics = metrics
+        self.first_test_predictions = [float(v) for v in np.asarray(p).reshape(-1)[:RELOAD_SAMPLE]]
+
+
+@dataclass
+class TrainReport:
+    data: str
+    out: str
+    quick: bool
+    weights_requested: str
+    weights_used: str
+    images: dict[str, int]
+    models: list[ModelResult]
+    config: dict[str, object]
+    wall_time_s: float = 0.0
+    reload_max_abs_diff: dict[str, float] = field(default_factory=dict)
+    environment: dict[str, object] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class _Epochs(keras.callbacks.Callback):
+    """Best-validation-accuracy weights (ties: lower val loss), patience, progress."""
+
+    def __init__(self, stage: str, epochs: int, patience: int, progress: Progress | None):
+        super().__init__()
+        self.stage, self.epochs, self.patience, self.progress = stage, epochs, patience, progress
+        self.best: tuple[float, float] = (-1.0, 0.0)
+        self.best_epoch = 0
+        self.best_weights: list[np.ndarray] | None = None
+        self.ran = 0
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        score = (float(logs.get("val_accuracy", 0.0)), -float(logs.get("val_loss", 0.0)))
+        self.ran = epoch + 1
+        if score > self.best:
+            self.best, self.best_epoch = score, epoch + 1
+            self.best_weights = [w.copy() for w in self.model.get_weights()]
+        elif epoch + 1 - self.best_epoch >= self.patience:
+            self.model.stop_training = True
+        if self.progress:
+            self.progress(f"{self.stage} (val acc {score[0]:.3f})", epoch + 1, self.epochs)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+
+def _forward(model: keras.Model, images: np.ndarray, batch: int, stage: str,
+             progress: Progress | None) -> np.ndarray:  # fmt: skip
+    """Run `model` on uint8 images in batches (scaled to [0, 1] here)."""
+    call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    outputs = []
+    for start in range(0, len(images), batch):
+        chunk = images[start : start + batch].astype(np.float32) / np.float32(255.0)
+        outputs.append(call(tf.constant(chunk)).numpy())
+        if progress:
+            progress(stage, min(start + batch, len(images)), len(images))
+    return np.concatenate(outputs)
+
+
+def _fit(model: keras.Model, train: keras.utils.PyDataset | tuple, val: tuple, epochs: int,
+         learning_rate: float, cfg: TrainConfig, stage: str,
+         progress: Progress | None) -> _Epochs:  # fmt: skip
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy",
+                  metrics=["accuracy"])  # fmt: skip
+    tracker = _Epochs(stage, epochs, cfg.patience, progress)
+    if isinstance(train, tuple):
+        model.fit(train[0], train[1], batch_size=cfg.batch_size, epochs=epochs, verbose=0,
+                  validation_data=val, callbacks=[tracker], shuffle=True)  # fmt: skip
+    else:
+        model.fit(train, epochs=epochs, verbose=0, validation_data=val, callbacks=[tracker])
+    return tracker
+
+
+def _params(model: keras.Model) -> tuple[int, int]:
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    return trainable, model.count_params()
+
+
+def _save(model: keras.Model, path: Path) -> None:
+    temporary = path.with_name(path.stem + ".partial" + path.suffix)
+    model.save(str(temporary))
+    os.replace(temporary, path)  # an interrupted run never leaves a half-written model
+
+
+class _FlipAndSwap(keras.utils.PyDataset):
+    """Shuffled batches scaled to [0, 1]; half the images mirrored with the label swapped
+    (a mirrored face with droop on the patient's left shows it on the patient's right)."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, batch: int, seed: int) -> None:
+        super().__init__()
+        self.images, self.labels, self.batch = images, labels, batch
+        self.rng = np.random.default_rng(seed)
+        self.order = self.rng.permutation(len(labels))
+
+    def __len__(self) -> int:
+        return (len(self.labels) + self.batch - 1) // self.batch
+
+    def on_epoch_end(self) -> None:
+        self.order = self.rng.permutation(len(self.labels))
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        chosen = self.order[index * self.batch : (index + 1) * self.batch]
+        x = self.images[chosen].astype(np.float32) / np.float32(255.0)
+        y = self.labels[chosen].copy()
+        flip = self.rng.random(len(chosen)) < 0.5
+        x[flip] = x[flip][:, :, ::-1]
+        y[flip] = 1.0 - y[flip]
+        return x, y
+
+
+def _carry_over(out: Path, result: ModelResult) -> None:
+    """A reused model keeps the training figures its earlier report recorded."""
+    try:
+        earlier = json.loads((out / REPORT_JSON).read_text())["models"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    for entry in earlier if isinstance(earlier, list) else []:
+        if isinstance(entry, dict) and entry.get("name") == result.name:
+            for key in ("train_images", "epochs", "best_epoch", "val_accuracy", "train_time_s"):
+                if key in entry:
+                    setattr(result, key, entry[key])
+
+
+def _previous_weights(out: Path) -> str | None:
+    try:
+        return str(json.loads((out / REPORT_JSON).read_text())["weights_used"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _end_to_end(model: keras.Model, test: ImageSet, cfg: TrainConfig, stage: str,
+                progress: Progress | None, result: ModelResult) -> None:  # fmt: skip
+    p = _forward(model, test.images, cfg.batch_size, stage, progress)
+    p_flip = _forward(model, test.flipped().images, cfg.batch_size, stage + " (mirrored)",
+                      progress)  # fmt: skip
+    result.record(evaluate(test.labels, p, p_flip, test.severity), p)
+
+
+def _train_mobilenets(sets: dict[str, ImageSet], out: Path, weights: str, cfg: TrainConfig,
+                      reuse: dict[str, bool], progress: Progress | None,
+                      results: dict[str, ModelResult]) -> str:  # fmt: skip
+    """Base then fine-tuned; returns where the backbone weights came from."""
+    base_name, tuned_name = "mobilenetv2_base_model", "mobilenetv2_finetuned_model"
+    base_path, tuned_path = out / MODEL_FILES[base_name], out / MODEL_FILES[tuned_name]
+    test = sets["test"]
+    if reuse[base_name] and reuse[tuned_name]:
+        for name, path in ((base_name, base_path), (tuned_name, tuned_path)):
+            model = keras.models.load_model(str(path), safe_mode=True, compile=False)
+            result = results[name]
+            result.trainable_params, result.total_params = _params(model)
+            _end_to_end(model, test, cfg, f"evaluate {path.name}", progress, result)
+        return _previous_weights(out) or "unknown (models reused)"
+
+    train = sets["train"]
+    if cfg.mobilenet_train_images and len(train) > cfg.mobilenet_train_images:
+        order = np.random.default_rng(cfg.seed).permutation(len(train))
+        train = train.subset(np.sort(order[: cfg.mobilenet_train_images]))
+    if reuse[base_name]:
+        model = keras.models.load_model(str(base_path), safe_mode=True, compile=False)
+        models.freeze_backbone(model)
+        source = _previous_weights(out) or "unknown (base model reused)"
+    else:
+        model, source = models.make_base_model(weights, cfg.input_size, cfg.alpha)
+        if source.startswith("random init"):
+            pick = np.random.default_rng(cfg.seed).permutation(len(train))[:64]
+            models.calibrate_batchnorm(model, train.images[np.sort(pick)])
+            source += "; BatchNorm statistics calibrated on 64 training images"
+    lower, upper = models.split_model(model, cfg.cut_layer)
+    cached = {}
+    for split, images in (("train", train), ("val", sets["val"]), ("test", test),
+                          ("test_mirrored", test.flipped())):  # fmt: skip
+        cached[split] = _forward(lower, images.images, cfg.batch_size,
+                                 f"MobileNetV2 features: {split}", progress)  # fmt: skip
+    val = (cached["val"], sets["val"].labels)
+
+    def evaluate_now(result: ModelResult) -> None:
+        p = upper.predict(cached["test"], batch_size=256, verbose=0)
+        p_flip = upper.predict(cached["test_mirrored"], batch_size=256, verbose=0)
+        result.record(evaluate(test.labels, p, p_flip, test.severity), p)
+
+    stages = [(base_name, base_path, cfg.head_epochs, cfg.head_learning_rate, None),
+              (tuned_name, tuned_path, cfg.finetune_epochs, cfg.finetune_learning_rate,
+               cfg.finetune_from)]  # fmt: skip
+    for name, path, epochs, rate, unfreeze_from in stages:
+        result = results[name]
+        if unfreeze_from:
+            models.unfreeze_upper(model, unfreeze_from)
+        if not reuse[name]:
+            started = time.perf_counter()
+            tracker = _fit(upper, (cached["train"], train.labels), val, epochs, rate, cfg,
+                           f"train {MODEL_TITLES[name]}", progress)  # fmt: skip
+            result.train_time_s = time.perf_counter() - started
+            result.epochs, result.best_epoch = tracker.ran, tracker.best_epoch
+            result.val_accuracy, result.train_images = tracker.best[0], len(train)
+            _save(model, path)
+        result.trainable_params, result.total_params = _params(model)
+        evaluate_now(result)
+    return source
+
+
+def _train_cnn(sets: dict[str, ImageSet], out: Path, cfg: TrainConfig, reuse: bool,
+               progress: Progress | None, result: ModelResult) -> None:  # fmt: skip
+    path = out / MODEL_FILES["cnn_stroke_model"]
+    if reuse:
+        model = keras.models.load_model(str(path), safe_mode=True, compile=False)
+    else:
+        train = sets["train"]
+        if cfg.cnn_train_images and len(train) > cfg.cnn_train_images:
+            order = np.random.default_rng(cfg.seed + 1).permutation(len(train))
+            train = train.subset(np.sort(order[: cfg.cnn_train_images]))
+        model = models.build_cnn(cfg.input_size)
+        val = (sets["val"].images.astype(np.float32) / 255.0, sets["val"].labels)
+        started = time.perf_counter()
+        batches = _FlipAndSwap(train.images, train.labels, cfg.batch_size, cfg.seed)
+        tracker = _fit(model, batches, val, cfg.cnn_epochs, cfg.cnn_learning_rate, cfg,
+                       "train CNN", progress)  # fmt: skip
+        result.train_time_s = time.perf_counter() - started
+        result.epochs, result.best_epoch = tracker.ran, tracker.best_epoch
+        result.val_accuracy, result.train_images = tracker.best[0], len(train)
+        _save(model, path)
+    result.trainable_params, result.total_params = _params(model)
+    _end_to_end(model, sets["test"], cfg, "evaluate CNN", progress, result)
+
+
+def _reload_check(out: Path, test: ImageSet, results: dict[str, ModelResult]) -> dict[str, float]:
+    """Reload each file with safe_mode=True; max |p - p as evaluated| on a few test images."""
+    diffs = {}
+    sample = test.images[:RELOAD_SAMPLE].astype(np.float32) / 255.0
+    for name, result in results.items():
+        model = keras.models.load_model(str(out / result.file), safe_mode=True, compile=False)
+        p = model.predict(sample, verbose=0).reshape(-1)
+        diffs[name] = float(np.abs(p - np.array(result.first_test_predictions)).max())
+    return diffs
+
+
+def train_all(data: Path, out: Path, quick: bool = False, weights: str = "imagenet",
+              force: bool = False, progress: Progress | None = None,
+              config: TrainConfig | None = None) -> TrainReport:  # fmt: skip
+    """Train (or reuse) the three models from DATA into OUT and write the reports."""
+    started = time.perf_counter()
+    cfg = config or config_for(quick)
+    data, out = Path(data), Path(out)
+    load_before = os.getloadavg()
+    keras.utils.set_random_seed(cfg.seed)
+    if progress:
+        progress("loading images", 0, 1)
+    sets = load_dataset(data, cfg.input_size, seed=cfg.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    results = {name: ModelResult(name, MODEL_TITLES[name], file, "trained")
+               for name, file in MODEL_FILES.items()}  # fmt: skip
+    reuse: dict[str, bool] = {}
+    for name, result in results.items():
+        path = out / result.file
+        problem = None if force or not path.exists() else models.check_model_file(
+            path, cfg.input_size)  # fmt: skip
+        reuse[name] = path.exists() and not force and problem is None
+        if reuse[name]:
+            _carry_over(out, result)
+            result.status = "reused"
+            result.notes.append("existing valid file reused (use --force to rebuild)")
+        elif problem:
+            result.notes.append(f"existing file {problem}: rebuilt")
+    source = _train_mobilenets(sets, out, weights, cfg, reuse, progress, results)
+    _train_cnn(sets, out, cfg, reuse["cnn_stroke_model"], progress, results["cnn_stroke_model"])
+    report = TrainReport(
+        data=str(data), out=str(out), quick=quick, weights_requested=weights,
+        weights_used=source, images={s: len(v) for s, v in sets.items()},
+        models=list(results.values()), config=asdict(cfg),
+    )  # fmt: skip
+    report.reload_max_abs_diff = _reload_check(out, sets["test"], results)
+    report.wall_time_s = time.perf_counter() - started
+    report.environment = {
+        "tensorflow": tf.__version__, "keras": keras.__version__, "cpus": os.cpu_count(),
+        "load_average_before": [round(v, 2) for v in load_before],
+        "load_average_after": [round(v, 2) for v in os.getloadavg()],
+    }  # fmt: skip
+    write_reports(report.to_json(), out)
+    return report
