@@ -32,7 +32,17 @@ MATMUL_SIZE = 768
 
 
 def _peak_rss_mb() -> float:
-    # Linux reports kilobytes, macOS bytes.
+    # Linux: VmHWM is this address space's own high-water mark. ru_maxrss is not: Linux
+    # carries it across exec, so a worker spawned by a parent holding TensorFlow and
+    # three models (the demo) reported the parent's 1.3 GB as its own peak.
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    # Elsewhere: ru_maxrss (kilobytes on Linux, bytes on macOS).
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 

@@ -16,6 +16,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from hemiface.runtime.errors import HemifaceError
@@ -84,7 +85,7 @@ def main() -> None:
     try:
         app()
     except HemifaceError as exc:
-        err.print(f"[bold red]error:[/] {exc}", markup=True)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted")
@@ -93,7 +94,7 @@ def main() -> None:
         if os.environ.get("HEMIFACE_DEBUG"):
             raise
         err.print(
-            f"[bold red]internal error:[/] {type(exc).__name__}: {exc} "
+            f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} "
             "(set HEMIFACE_DEBUG=1 for the traceback)"
         )
         sys.exit(3)

@@ -87,3 +87,19 @@ def test_missing_tensorflow_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None
         errors.require_tensorflow("convert")
     assert str(info.value).count("\n") == 0
     assert "pip install 'hemiface[workstation]'" in str(info.value)
+
+
+def test_error_message_with_brackets_is_printed_verbatim(tmp_path) -> None:
+    """Rich markup must not eat "[workstation]" out of an install hint."""
+    code = (
+        "import sys; sys.argv = ['hemiface', 'info']\n"
+        "from hemiface import cli\n"
+        "from hemiface.runtime.errors import MissingExtraError\n"
+        "def boom(*a, **k):\n"
+        "    raise MissingExtraError(\"pip install 'hemiface[workstation]'\")\n"
+        "cli.app = boom\n"
+        "cli.main()\n"
+    )
+    result = run_python(code)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: pip install 'hemiface[workstation]'"

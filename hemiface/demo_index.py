@@ -1,0 +1,237 @@
+"""The demo's walk-through, OUT/index.md and OUT/index.html, from the stage results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hemiface.report import (
+    Bullets,
+    Document,
+    Figure,
+    FileList,
+    Heading,
+    Paragraph,
+    Table,
+    write_document,
+)
+
+if TYPE_CHECKING:
+    from hemiface.demo import StageResult
+
+NOTICE = (
+    "hemiface is a research and teaching tool, not a medical device. Everything here runs "
+    "on synthetic faces and models trained on them; nothing says anything about a real "
+    "person."
+)
+CONVENTION = (
+    "Labels name the patient's affected side. In an unmirrored image the patient's left is "
+    "on the image's right; the models always see the unmirrored frame."
+)
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _stages(doc: Document, results: dict[str, StageResult]) -> None:
+    doc.add(
+        Heading("Stages"),
+        Table(
+            ["stage", "status", "seconds", "detail"],
+            [[r.name, r.status, f"{r.seconds:.1f}", r.detail or ""] for r in results.values()],
+        ),
+    )
+
+
+def _train(doc: Document, out: Path, result: StageResult) -> None:
+    doc.add(Heading("1. Data and the three reference models"))
+    data = out / "data"
+    doc.add(
+        Paragraph(
+            "Procedural faces with droop on one side (hemiface synth), in the Keras folder "
+            f"layout under {data.name}/, with labels.csv and a lesion mask per image. "
+            "The three models have the users' architectures and file formats: "
+            "mobilenetv2_base_model.h5, mobilenetv2_finetuned_model.h5, cnn_stroke_model.keras."
+        )
+    )
+    if result.status != "ok":
+        doc.add(Paragraph(f"Training did not finish: {result.detail}"))
+        return
+    outputs = result.outputs
+    doc.add(
+        Paragraph(f"Backbone weights used: {outputs.get('weights')}."),
+        Table(
+            ["model", "held-out test accuracy"],
+            [[name, _fmt(acc)] for name, acc in outputs.get("test_accuracy", {}).items()],
+        ),
+    )
+    report_md = out / "models" / "training_report.md"
+    doc.add(FileList([("training report", report_md)]))
+
+
+def _convert(doc: Document, out: Path, result: StageResult) -> None:
+    doc.add(Heading("2. TensorFlow Lite conversion, verified against Keras"))
+    if result.status != "ok":
+        doc.add(Paragraph(f"Conversion: {result.status} {result.detail}"))
+        return
+    rows = [
+        [
+            r["model"],
+            r["format"],
+            _fmt(r["size_mb"], 2),
+            _fmt(r.get("size_ratio"), 2),
+            _fmt(r["agreement"]),
+            _fmt(r["max_abs_dp"], 4),
+            _fmt(r.get("accuracy")),
+            _fmt(r.get("latency_ms"), 2),
+            r.get("min_runtime", ""),
+            r["status"],
+        ]
+        for r in result.outputs.get("rows", [])
+    ]
+    header = ["model", "format", "MB", "x source", "label agreement", "max abs dp", "accuracy"]
+    header += ["ms (1 invoke)", "needs runtime", "status"]
+    doc.add(
+        Table(header, rows),
+        FileList([("manifest", out / "modelset" / "hemiface.json")]),
+    )
+
+
+def _runtime(doc: Document, out: Path, result: StageResult) -> None:
+    doc.add(Heading("3. The TF-free runtime on test images and a video"))
+    if result.status != "ok":
+        doc.add(Paragraph(f"Runtime: {result.status} {result.detail}"))
+        return
+    o = result.outputs
+    doc.add(
+        Paragraph(
+            f"Format used: {o.get('format')} ({o.get('format_reason')}). Test images: "
+            f"{o.get('images')}, ensemble accuracy {_fmt(o.get('image_accuracy'))}. "
+            f"Video (a stand-in for a camera, one synthetic person with droop on one side, "
+            f"then mirrored): {o.get('frames')} frames, {o.get('frames_with_prediction')} "
+            f"with a face and a prediction, {_fmt(o.get('fps'), 1)} FPS, ensemble frame "
+            f"accuracy {_fmt(o.get('video_accuracy'))}."
+        )
+    )
+    bands = o.get("face_detection_by_skin_tone") or []
+    if bands:
+        doc.add(
+            Paragraph(
+                "The live runtime crops the face with OpenCV's Haar cascade before the models "
+                "see it; a missed face gets no prediction. Measured on synthetic faces at "
+                "webcam scale, by skin-luminance quartile, it misses darker skin far more "
+                "often. Use --crop center where this matters, and do not read a missing "
+                "prediction as a negative."
+            ),
+            Table(
+                ["skin luminance (0-255)", "faces", "detected", "rate"],
+                [
+                    [
+                        f"{b['luminance_low']:.0f}-{b['luminance_high']:.0f}",
+                        str(b["faces"]),
+                        str(b["detected"]),
+                        f"{b['rate']:.0%}",
+                    ]
+                    for b in bands
+                ],
+            ),
+        )
+    for path in o.get("figures", [])[:2]:
+        doc.add(Figure(Path(path), "Notebook-style comparison of the three models (runtime)"))
+    doc.add(
+        FileList(
+            [
+                ("per-image predictions (JSON lines)", out / "runtime" / "predictions.jsonl"),
+                ("video stand-in", Path(o.get("video", ""))),
+                ("annotated recording", Path(o.get("recording", ""))),
+                ("per-frame results (JSON lines)", out / "runtime" / "stream.jsonl"),
+            ]
+        )
+    )
+
+
+def _explain(doc: Document, out: Path, result: StageResult) -> None:
+    doc.add(Heading("4. Integrated Gradients, three models side by side"))
+    if result.status != "ok":
+        doc.add(Paragraph(f"Explain: {result.status} {result.detail}"))
+        return
+    for truth, item in result.outputs.items():
+        if item.get("figure"):
+            doc.add(Figure(Path(item["figure"]), f"A test image whose true label is {truth}"))
+        rows = [
+            [
+                m["model"],
+                _fmt(m["p_right"]),
+                m["predicted"],
+                m["explained"],
+                _fmt(m["completeness_error"], 4),
+                _fmt(m["laterality"]),
+                _fmt(m["mask_ratio"], 2),
+            ]
+            for m in item.get("models", [])
+        ]
+        doc.add(
+            Table(
+                [
+                    "model",
+                    "P(Right)",
+                    "predicted",
+                    "explained",
+                    "completeness error",
+                    "attribution points to",
+                    "mask ratio",
+                ],
+                rows,
+            )
+        )
+        if item.get("json"):
+            doc.add(FileList([("all figures of trust", Path(item["json"]))]))
+
+
+def _bench(doc: Document, out: Path, result: StageResult) -> None:
+    doc.add(Heading("5. Latency and agreement"))
+    if result.status != "ok":
+        doc.add(Paragraph(f"Bench: {result.status} {result.detail}"))
+        return
+    folder = out / "bench"
+    results_json = folder / "results.json"
+    if results_json.is_file():
+        from hemiface.benchmarks.bench import headline
+
+        doc.add(
+            Paragraph(
+                "Ratios measured in this one run (medians; the machine may be shared and "
+                "noisy, so compare ratios, not absolute times):"
+            ),
+            Bullets(headline(json.loads(results_json.read_text()))),
+        )
+    for png in sorted(folder.glob("*.png")):
+        doc.add(Figure(png, png.stem.replace("_", " ")))
+    doc.add(FileList([("full report", folder / "report.md"), ("every figure", results_json)]))
+
+
+def write_index(out: Path, results: dict[str, StageResult], quick: bool) -> tuple[Path, Path]:
+    title = "hemiface demo" + (" (quick)" if quick else "")
+    doc = Document(title)
+    doc.add(Paragraph(NOTICE), Paragraph(CONVENTION))
+    _stages(doc, results)
+    sections = (
+        ("train", _train),
+        ("convert", _convert),
+        ("runtime", _runtime),
+        ("explain", _explain),
+        ("bench", _bench),
+    )
+    for name, render in sections:
+        if name in results:
+            try:
+                render(doc, out, results[name])
+            except Exception as exc:  # noqa: BLE001 - a broken section must not lose the page
+                doc.add(Paragraph(f"(could not render the {name} section: {exc})"))
+    return write_document(doc, out)
