@@ -116,7 +116,11 @@ def _runtime(doc: Document, out: Path, result: StageResult) -> None:
             f"Video (a stand-in for a camera, one synthetic person with droop on one side, "
             f"then mirrored): {o.get('frames')} frames, {o.get('frames_with_prediction')} "
             f"with a face and a prediction, {_fmt(o.get('fps'), 1)} FPS, ensemble frame "
-            f"accuracy {_fmt(o.get('video_accuracy'))}."
+            f"accuracy {_fmt(o.get('video_accuracy'))}; by model: "
+            + ", ".join(
+                f"{k} {_fmt(v)}" for k, v in (o.get("video_accuracy_by_model") or {}).items()
+            )
+            + "."
         )
     )
     bands = o.get("face_detection_by_skin_tone") or []
