@@ -222,19 +222,25 @@ def test_unwritable_output_folder(models_dir, tmp_path):
         convert_models([models_dir / "tiny.keras"], blocker / "out", formats=["float32"])
 
 
-def test_read_only_output_folder(models_dir, tmp_path):
-    import os
+def test_read_only_output_folder(models_dir, tmp_path, monkeypatch):
+    """A folder that refuses writes (EACCES) is one clear line and nothing is written.
 
-    if os.geteuid() == 0:
-        pytest.skip("running as root: permissions do not stop writes")
+    Permission bits do not stop root (CI runs as root), so the refusal is simulated where
+    the pipeline first writes: its probe file in the output folder.
+    """
+    import errno
+    import tempfile
+
     out = tmp_path / "ro"
     out.mkdir()
-    out.chmod(0o500)
-    try:
-        with pytest.raises(HemifaceError, match="cannot write the model set here"):
-            convert_models([models_dir / "tiny.keras"], out, formats=["float32"])
-    finally:
-        out.chmod(0o700)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", refuse)
+    with pytest.raises(HemifaceError, match="cannot write the model set here.*Permission denied"):
+        convert_models([models_dir / "tiny.keras"], out, formats=["float32"])
+    assert list(out.iterdir()) == []
 
 
 def test_target_214_makes_dynamic_range_loadable_there(models_dir, tmp_path):
