@@ -4,6 +4,8 @@ Sizes were planned from what this 2-core machine does: the frozen MobileNetV2 be
 cut runs once per image (cached), so its cost is one forward pass; the trainable upper
 part (the last inverted-residual block, the final 1x1 conv and the head) trains on the
 cached activations, and the CNN trains on the images with flip-and-swap augmentation.
+That recipe suits pretrained (ImageNet) weights; for a random-init backbone the `scratch_*`
+settings apply instead (more layers, higher rate, BatchNorm trained; see the trainer).
 """
 
 from __future__ import annotations
@@ -30,6 +32,17 @@ class TrainConfig:
     cut_layer: str = "block_15_add"
     finetune_epochs: int = 30
     finetune_learning_rate: float = 5e-4
+    # Fine-tuning a randomly initialised backbone (no ImageNet weights): a small, low-rate
+    # fine-tune of block 16 has nothing pretrained to adapt, so more of the network trains,
+    # at a higher rate, with BatchNormalization in training mode (its statistics follow the
+    # changing weights; momentum lowered so the moving averages keep up within an epoch) and
+    # the cache holds mirrored training images with swapped labels (flip-and-swap).
+    scratch_finetune_from: str = "block_13_expand"
+    scratch_cut_layer: str = "block_12_add"
+    scratch_finetune_learning_rate: float = 1e-3
+    scratch_batchnorm_momentum: float = 0.9
+    scratch_train_images: int | None = 500  # each also mirrored: twice as many samples
+    scratch_finetune_epochs: int = 6
     # The custom CNN.
     cnn_epochs: int = 15
     cnn_learning_rate: float = 1e-3
@@ -45,6 +58,8 @@ QUICK = TrainConfig(
     finetune_epochs=6,
     cnn_epochs=8,
     patience=3,
+    scratch_train_images=200,
+    scratch_finetune_epochs=3,
 )
 
 

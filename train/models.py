@@ -99,17 +99,22 @@ def freeze_backbone(model: keras.Model) -> None:
         layer.trainable = layer.name in HEAD_LAYERS
 
 
-def unfreeze_upper(model: keras.Model, first_layer: str) -> int:
-    """Make `first_layer` and everything after it trainable, except BatchNormalization
-    (kept in inference mode, as Keras' transfer-learning guide advises). Returns the
-    number of layers with trainable weights."""
+def unfreeze_upper(model: keras.Model, first_layer: str,
+                   batchnorm_momentum: float | None = None) -> int:  # fmt: skip
+    """Make `first_layer` and everything after it trainable. BatchNormalization stays
+    frozen (inference mode, as Keras' transfer-learning guide advises for pretrained
+    weights) unless `batchnorm_momentum` is given: then those BatchNormalization layers
+    train too (batch statistics) with that moving-average momentum. Returns the number of
+    layers with trainable weights."""
     names = [layer.name for layer in model.layers]
     if first_layer not in names:
         raise HemifaceError(f"fine-tuning: the model has no layer named {first_layer!r}")
     start = names.index(first_layer)
     for index, layer in enumerate(model.layers):
         is_bn = isinstance(layer, keras.layers.BatchNormalization)
-        layer.trainable = index >= start and not is_bn
+        layer.trainable = index >= start and (not is_bn or batchnorm_momentum is not None)
+        if is_bn and layer.trainable:
+            layer.momentum = batchnorm_momentum
     return sum(1 for layer in model.layers if layer.trainable and layer.weights)
 
 
@@ -130,6 +135,16 @@ def split_model(model: keras.Model, cut: str = CUT_LAYER) -> tuple[keras.Model, 
     """(lower, upper): lower maps images to the cut activations, upper maps those on."""
     tensor = model.get_layer(cut).output
     return keras.Model(model.input, tensor), keras.Model(tensor, model.output)
+
+
+def pooled_and_head(model: keras.Model, cut: str = CUT_LAYER) -> tuple[keras.Model, keras.Model]:
+    """(pooled, head): pooled maps the cut activations to the global-pool vector, head maps
+    that vector through dropout and Dense (sharing the model's layers): the frozen-backbone
+    base model trains its head on pooled vectors computed once."""
+    pool = model.get_layer(HEAD_LAYERS[0]).output
+    vector = keras.Input(tuple(pool.shape[1:]), name="pooled")
+    output = model.get_layer(HEAD_LAYERS[2])(model.get_layer(HEAD_LAYERS[1])(vector))
+    return keras.Model(model.get_layer(cut).output, pool), keras.Model(vector, output)
 
 
 def build_cnn(input_size: int = 224) -> keras.Model:

@@ -1,10 +1,15 @@
 """`train_all`: the three reference models from a labelled image folder.
 
-MobileNetV2 pair: the frozen part of the network below `CUT_LAYER` runs once per image
-and its activations are cached; the base model's head and then the fine-tuned upper
-layers train on those activations (mathematically the same as training the whole model
-with those layers frozen, at a fraction of the cost). The CNN trains on the images with
-flip-and-swap augmentation (a mirrored face is a face of the other label).
+MobileNetV2 pair: the frozen part of the network below the cut runs once per image and
+its activations are cached; the base model's head trains on the pooled vectors (computed
+once: the whole backbone is frozen) and the fine-tuned upper layers train on the cached
+activations (mathematically the same as training the whole model with the lower layers
+frozen, at a fraction of the cost). The fine-tune recipe depends on the backbone weights
+(`_finetune_recipe`): pretrained weights get the classic small, low-rate fine-tune of the
+last block with BatchNorm frozen; a random-init backbone trains blocks 13-16 at a higher
+rate with BatchNorm in training mode and flip-and-swap augmentation. The report notes
+which recipe ran. The CNN trains on the images with flip-and-swap augmentation (a
+mirrored face is a face of the other label).
 
 Resumable: a model file that already exists and reloads with safe_mode=True is reused
 and only evaluated, unless `force`.
@@ -204,6 +209,40 @@ def _end_to_end(model: keras.Model, test: ImageSet, cfg: TrainConfig, stage: str
     result.record(evaluate(test.labels, p, p_flip, test.severity), p)
 
 
+@dataclass(frozen=True)
+class FinetuneRecipe:
+    name: str  # "pretrained" or "random init"
+    cut_layer: str
+    finetune_from: str
+    learning_rate: float
+    batchnorm_momentum: float | None  # None: BatchNorm frozen
+    mirror_train: bool
+    epochs: int
+    train_images: int | None
+
+    def describe(self) -> str:
+        batchnorm = ("frozen" if self.batchnorm_momentum is None
+                     else f"trained (momentum {self.batchnorm_momentum})")  # fmt: skip
+        return (f"{self.name}: layers from {self.finetune_from} on trainable (features cached "
+                f"at {self.cut_layer}), lr {self.learning_rate:g}, BatchNorm {batchnorm}"
+                + (", mirrored training images with swapped labels" if self.mirror_train
+                   else ""))  # fmt: skip
+
+
+def _finetune_recipe(source: str, cfg: TrainConfig) -> FinetuneRecipe:
+    """Pretrained weights: the classic small fine-tune (upper block, low rate, BatchNorm
+    frozen). Random init: there is nothing to preserve, so more layers train at a higher
+    rate with BatchNorm in training mode and flip-and-swap augmentation."""
+    if source.startswith("random init"):
+        return FinetuneRecipe("random init", cfg.scratch_cut_layer, cfg.scratch_finetune_from,
+                              cfg.scratch_finetune_learning_rate,
+                              cfg.scratch_batchnorm_momentum, True, cfg.scratch_finetune_epochs,
+                              cfg.scratch_train_images)  # fmt: skip
+    return FinetuneRecipe("pretrained", cfg.cut_layer, cfg.finetune_from,
+                          cfg.finetune_learning_rate, None, False, cfg.finetune_epochs,
+                          None)  # fmt: skip
+
+
 def _train_mobilenets(sets: dict[str, ImageSet], out: Path, weights: str, cfg: TrainConfig,
                       reuse: dict[str, bool], progress: Progress | None,
                       results: dict[str, ModelResult]) -> str:  # fmt: skip
@@ -233,12 +272,24 @@ def _train_mobilenets(sets: dict[str, ImageSet], out: Path, weights: str, cfg: T
             pick = np.random.default_rng(cfg.seed).permutation(len(train))[:64]
             models.calibrate_batchnorm(model, train.images[np.sort(pick)])
             source += "; BatchNorm statistics calibrated on 64 training images"
-    lower, upper = models.split_model(model, cfg.cut_layer)
+    recipe = _finetune_recipe(source, cfg)
+    if recipe.train_images and len(train) > recipe.train_images:
+        order = np.random.default_rng(cfg.seed).permutation(len(train))
+        train = train.subset(np.sort(order[: recipe.train_images]))
+    lower, upper = models.split_model(model, recipe.cut_layer)
+    pooled, head = models.pooled_and_head(model, recipe.cut_layer)
+    parts = [("train", train), ("val", sets["val"]), ("test", test),
+             ("test_mirrored", test.flipped())]  # fmt: skip
+    if recipe.mirror_train:
+        parts.append(("train_mirrored", train.flipped()))
     cached = {}
-    for split, images in (("train", train), ("val", sets["val"]), ("test", test),
-                          ("test_mirrored", test.flipped())):  # fmt: skip
+    for split, images in parts:
         cached[split] = _forward(lower, images.images, cfg.batch_size,
                                  f"MobileNetV2 features: {split}", progress)  # fmt: skip
+    x_train, y_train = cached["train"], train.labels
+    if recipe.mirror_train:
+        x_train = np.concatenate([x_train, cached.pop("train_mirrored")])
+        y_train = np.concatenate([y_train, 1.0 - train.labels])
     val = (cached["val"], sets["val"].labels)
 
     def evaluate_now(result: ModelResult) -> None:
@@ -246,23 +297,36 @@ def _train_mobilenets(sets: dict[str, ImageSet], out: Path, weights: str, cfg: T
         p_flip = upper.predict(cached["test_mirrored"], batch_size=256, verbose=0)
         result.record(evaluate(test.labels, p, p_flip, test.severity), p)
 
-    stages = [(base_name, base_path, cfg.head_epochs, cfg.head_learning_rate, None),
-              (tuned_name, tuned_path, cfg.finetune_epochs, cfg.finetune_learning_rate,
-               cfg.finetune_from)]  # fmt: skip
-    for name, path, epochs, rate, unfreeze_from in stages:
-        result = results[name]
-        if unfreeze_from:
-            models.unfreeze_upper(model, unfreeze_from)
-        if not reuse[name]:
-            started = time.perf_counter()
-            tracker = _fit(upper, (cached["train"], train.labels), val, epochs, rate, cfg,
-                           f"train {MODEL_TITLES[name]}", progress)  # fmt: skip
-            result.train_time_s = time.perf_counter() - started
-            result.epochs, result.best_epoch = tracker.ran, tracker.best_epoch
-            result.val_accuracy, result.train_images = tracker.best[0], len(train)
-            _save(model, path)
-        result.trainable_params, result.total_params = _params(model)
-        evaluate_now(result)
+    # Base: the backbone is frozen, so its pooled vectors are computed once and the head
+    # (dropout + Dense, the model's own layers) trains on them.
+    result = results[base_name]
+    if not reuse[base_name]:
+        vectors = {k: pooled.predict(v, batch_size=64, verbose=0) for k, v in
+                   (("train", x_train), ("val", val[0]))}  # fmt: skip
+        started = time.perf_counter()
+        tracker = _fit(head, (vectors["train"], y_train), (vectors["val"], val[1]),
+                       cfg.head_epochs, cfg.head_learning_rate, cfg, "train Base",
+                       progress)  # fmt: skip
+        result.train_time_s = time.perf_counter() - started
+        result.epochs, result.best_epoch = tracker.ran, tracker.best_epoch
+        result.val_accuracy, result.train_images = tracker.best[0], len(y_train)
+        _save(model, base_path)
+    result.trainable_params, result.total_params = _params(model)
+    evaluate_now(result)
+
+    result = results[tuned_name]
+    models.unfreeze_upper(model, recipe.finetune_from, recipe.batchnorm_momentum)
+    if not reuse[tuned_name]:
+        started = time.perf_counter()
+        tracker = _fit(upper, (x_train, y_train), val, recipe.epochs,
+                       recipe.learning_rate, cfg, "train Fine-tuned", progress)  # fmt: skip
+        result.train_time_s = time.perf_counter() - started
+        result.epochs, result.best_epoch = tracker.ran, tracker.best_epoch
+        result.val_accuracy, result.train_images = tracker.best[0], len(y_train)
+        _save(model, tuned_path)
+    result.trainable_params, result.total_params = _params(model)
+    evaluate_now(result)
+    result.notes.append(f"fine-tune recipe: {recipe.describe()}")
     return source
 
 

@@ -14,7 +14,8 @@ from hemiface.train.names import MODEL_FILES, REPORT_JSON, REPORT_MD
 keras = pytest.importorskip("keras")
 
 TINY = TrainConfig(input_size=64, alpha=0.35, batch_size=16, head_epochs=2, finetune_epochs=1,
-                   cnn_epochs=2, patience=2, mobilenet_train_images=40)  # fmt: skip
+                   cnn_epochs=2, patience=2, mobilenet_train_images=40,
+                   scratch_finetune_epochs=1)  # fmt: skip
 
 
 @pytest.mark.slow
@@ -93,3 +94,29 @@ def test_imagenet_falls_back_explicitly_and_models_have_the_right_shape():
     cnn = build_cnn(64)
     assert cnn.output_shape == (None, 1)
     assert [type(la).__name__ for la in cnn.layers][-3:] == ["Dense", "Dropout", "Dense"]
+
+
+def test_finetune_recipe_depends_on_pretrained_weights():
+    from hemiface.train.config import FULL
+    from hemiface.train.trainer import _finetune_recipe
+
+    pretrained = _finetune_recipe("imagenet", FULL)
+    assert (pretrained.cut_layer, pretrained.finetune_from) == ("block_15_add", "block_16_expand")
+    assert pretrained.batchnorm_momentum is None and not pretrained.mirror_train
+    scratch = _finetune_recipe("random init (--weights none)", FULL)
+    assert scratch.finetune_from == FULL.scratch_finetune_from and scratch.mirror_train
+    assert scratch.batchnorm_momentum == FULL.scratch_batchnorm_momentum
+    assert "random init" in scratch.describe() and "pretrained" in pretrained.describe()
+
+
+def test_unfreeze_upper_trains_batchnorm_only_when_asked():
+    from hemiface.train.models import make_base_model, unfreeze_upper
+
+    model, _ = make_base_model("none", input_size=64, alpha=0.35)
+    unfreeze_upper(model, "block_16_expand")
+    assert not model.get_layer("block_16_expand_BN").trainable
+    assert model.get_layer("block_16_expand").trainable and not model.get_layer("Conv1").trainable
+    unfreeze_upper(model, "block_13_expand", batchnorm_momentum=0.9)
+    bn = model.get_layer("block_13_expand_BN")
+    assert bn.trainable and bn.momentum == 0.9
+    assert not model.get_layer("block_12_expand").trainable
