@@ -6,10 +6,19 @@
 # SET: where the converted model set goes (reused when its manifest already exists).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MODELS=${MODELS:-/work/artifacts/models}
-DATA=${DATA:-/work/artifacts/data}
-SET=${SET:-/tmp/hemiface-reference-set}
+# With none given, everything is built under $WORK: the synthetic data (hemiface synth,
+# 3000 faces, seed 0) and the three reference models (hemiface train), as the demo does.
+WORK=${WORK:-/tmp/hemiface-reference}
+MODELS=${MODELS:-$WORK/models}
+DATA=${DATA:-$WORK/data}
+SET=${SET:-$WORK/set}
 HEMIFACE=${HEMIFACE:-hemiface}
+if [ ! -f "$DATA/labels.csv" ]; then
+  "$HEMIFACE" synth "$DATA" --count 3000 --seed 0
+fi
+if [ ! -f "$MODELS/cnn_stroke_model.keras" ]; then
+  "$HEMIFACE" train "$DATA" --out "$MODELS"
+fi
 mapfile -t sources < <(ls "$MODELS"/mobilenetv2_base_model.* "$MODELS"/mobilenetv2_finetuned_model.* \
   "$MODELS"/cnn_stroke_model.* 2>/dev/null | grep -E '\.(keras|h5)$')
 if [ ! -f "$SET/hemiface.json" ]; then
