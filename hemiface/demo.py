@@ -10,6 +10,7 @@ it still run; the exit code says whether all succeeded.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -54,6 +55,7 @@ class DemoContext:
     quick: bool
     progress: StageProgress
     results: dict[str, StageResult] = field(default_factory=dict)
+    data_regenerated: bool = False  # new data: models of the old data must be retrained
 
     @property
     def data(self) -> Path:
@@ -76,6 +78,7 @@ def _stage_data(ctx: DemoContext) -> dict[str, Any]:
         rows = read_labels(ctx.data)
         if len(rows) == count:
             return {"images": len(rows), "cached": True, "folder": str(ctx.data)}
+    ctx.data_regenerated = True
     summary = generate_dataset(
         ctx.data,
         count,
@@ -95,7 +98,9 @@ def _stage_train(ctx: DemoContext) -> dict[str, Any]:
     from hemiface.train.names import REPORT_JSON
     from hemiface.train.trainer import train_all
 
-    report = train_all(ctx.data, ctx.models, quick=ctx.quick, progress=ctx.progress)
+    report = train_all(
+        ctx.data, ctx.models, quick=ctx.quick, force=ctx.data_regenerated, progress=ctx.progress
+    )
     accuracy = {m.name: m.test_accuracy for m in report.models}
     return {
         "weights": report.weights_used,
@@ -281,6 +286,56 @@ def _stage_bench(ctx: DemoContext) -> dict[str, Any]:
     return {"files": [str(f) for f in files], "report": str(folder / "report.md")}
 
 
+def _fingerprint(paths: list[Path], extra: str) -> str:
+    """What a stage's inputs are: each file's path, size and modification time."""
+    digest = hashlib.sha256(extra.encode())
+    for path in sorted(paths):
+        stat = path.stat() if path.exists() else None
+        digest.update(
+            f"{path}|{stat.st_size if stat else -1}|{stat.st_mtime_ns if stat else -1}".encode()
+        )
+    return digest.hexdigest()
+
+
+def _cache_inputs(ctx: DemoContext, name: str) -> tuple[list[Path], list[Path]] | None:
+    """(input files, output files that must still exist) of a stage worth caching."""
+    model_files = _keras_files(ctx) if name in ("train", "explain", "bench") else []
+    if name == "train":
+        return [ctx.data / "labels.csv"], [*model_files, ctx.models / "training_report.json"]
+    if name == "explain":
+        return [*model_files, ctx.data / "labels.csv"], [
+            ctx.out / "explain" / label / "explain.json" for label in ("left", "right")
+        ]
+    if name == "bench":
+        manifest = ctx.modelset / "hemiface.json"
+        return [*model_files, manifest], [ctx.out / "bench" / "results.json"]
+    return None
+
+
+def _cached_outputs(ctx: DemoContext, name: str) -> tuple[dict[str, Any] | None, str | None]:
+    """(outputs of an earlier run whose inputs are unchanged, fingerprint to record)."""
+    files = _cache_inputs(ctx, name)
+    if files is None:
+        return None, None
+    inputs, outputs = files
+    fingerprint = _fingerprint(inputs, f"{name}|quick={ctx.quick}")
+    record = ctx.out / ".cache" / f"{name}.json"
+    try:
+        cached = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return None, fingerprint
+    if cached.get("fingerprint") == fingerprint and all(p.exists() for p in outputs):
+        return cached.get("outputs"), fingerprint
+    return None, fingerprint
+
+
+def _remember(ctx: DemoContext, name: str, fingerprint: str, outputs: dict[str, Any]) -> None:
+    folder = ctx.out / ".cache"
+    folder.mkdir(exist_ok=True)
+    record = {"fingerprint": fingerprint, "outputs": outputs}
+    (folder / f"{name}.json").write_text(json.dumps(record, default=str))
+
+
 # name, function, the stages whose outputs it needs
 STAGES: tuple[tuple[str, Callable[[DemoContext], dict[str, Any]], tuple[str, ...]], ...] = (
     ("data", _stage_data, ()),
@@ -310,7 +365,15 @@ def run_demo(
             started = time.perf_counter()
             (ctx.out / f"{name}.error.txt").unlink(missing_ok=True)
             try:
-                result.outputs = function(ctx)
+                cached, _ = _cached_outputs(ctx, name)
+                if cached is not None:
+                    result.outputs, result.detail = cached, "cached: inputs unchanged"
+                else:
+                    result.outputs = function(ctx)
+                    # Fingerprint after the run: train rewrites what later stages read.
+                    _, fingerprint = _cached_outputs(ctx, name)
+                    if fingerprint is not None:
+                        _remember(ctx, name, fingerprint, result.outputs)
                 result.status = "ok"
             except HemifaceError as exc:
                 result.status, result.detail = "failed", str(exc)
