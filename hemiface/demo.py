@@ -1,7 +1,9 @@
 """`hemiface demo`: the whole toolkit end to end on the built-in synthetic default.
 
 Stages, each cached under the output folder so that a rerun reuses what is done and
-valid: data (synthetic faces) -> train (three reference models) -> convert (four TFLite
+valid: data (synthetic faces) -> train (the three reference models: by default the set
+this repository ships in reference/, checked against its SHA256SUMS; with --retrain
+trained from nothing by a named recipe) -> convert (four TFLite
 formats, verified) -> runtime (images and a generated video, headless, recorded) ->
 explain (one Left and one Right test image) -> bench (latency and agreement) -> report
 (index.md and index.html). A stage that fails is reported; stages that do not depend on
@@ -49,13 +51,23 @@ class StageResult:
     outputs: dict[str, Any] = field(default_factory=dict)
 
 
+def shipped_reference() -> Path:
+    """The reference set in this repository's reference/ folder (next to the package
+    folders in a clone or an editable install); HEMIFACE_REFERENCE overrides."""
+    override = os.environ.get("HEMIFACE_REFERENCE")
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parent.parent / "reference"
+
+
 @dataclass
 class DemoContext:
     out: Path
     quick: bool
     progress: StageProgress
+    retrain: bool = False
+    reference: Path = field(default_factory=shipped_reference)
     results: dict[str, StageResult] = field(default_factory=dict)
-    data_regenerated: bool = False  # new data: models of the old data must be retrained
 
     @property
     def data(self) -> Path:
@@ -63,7 +75,7 @@ class DemoContext:
 
     @property
     def models(self) -> Path:
-        return self.out / "models"
+        return self.out / "models" if self.retrain else self.reference
 
     @property
     def modelset(self) -> Path:
@@ -78,7 +90,6 @@ def _stage_data(ctx: DemoContext) -> dict[str, Any]:
         rows = read_labels(ctx.data)
         if len(rows) == count:
             return {"images": len(rows), "cached": True, "folder": str(ctx.data)}
-    ctx.data_regenerated = True
     summary = generate_dataset(
         ctx.data,
         count,
@@ -95,18 +106,36 @@ def _stage_data(ctx: DemoContext) -> dict[str, Any]:
 
 
 def _stage_train(ctx: DemoContext) -> dict[str, Any]:
-    from hemiface.train.names import REPORT_JSON
-    from hemiface.train.trainer import train_all
+    from hemiface.train.recipe import HELDOUT_JSON, build_recipe, recipe_named, verify_checksums
 
-    report = train_all(
-        ctx.data, ctx.models, quick=ctx.quick, force=ctx.data_regenerated, progress=ctx.progress
-    )
-    accuracy = {m.name: m.test_accuracy for m in report.models}
+    if ctx.retrain:
+        recipe = recipe_named("quick" if ctx.quick else "reference")
+        summary = build_recipe(recipe, ctx.models, ctx.out / "train-work", progress=ctx.progress)
+        origin = f"trained in this run by `{recipe.command(ctx.models)}`"
+    else:
+        folder = ctx.reference
+        if not folder.is_dir():
+            raise HemifaceError(
+                f"{folder}: no shipped reference set here (run from a clone of the repository, "
+                "set HEMIFACE_REFERENCE, or use --retrain)"
+            )
+        verify_checksums(folder)
+        summary = json.loads((folder / HELDOUT_JSON).read_text())
+        origin = f"the reference set shipped in {folder} (sha256 checked)"
+    heldout = summary["heldout"]
     return {
-        "weights": report.weights_used,
-        "test_accuracy": accuracy,
-        "wall_time_s": round(report.wall_time_s, 1),
-        "report": str(ctx.models / REPORT_JSON),
+        "origin": origin,
+        "recipe": summary["recipe"],
+        "command": summary["command"],
+        "backbone": summary["backbone"],
+        "heldout_seed": heldout["seed"],
+        "heldout_images": heldout["images"],
+        "heldout": {
+            name: {k: m[k] for k in ("accuracy", "roc_auc", "flip_consistency")}
+            for name, m in heldout["models"].items()
+        },
+        "wall_time_s": summary["wall_time_s"],
+        "folder": str(ctx.models),
     }
 
 
@@ -301,7 +330,9 @@ def _cache_inputs(ctx: DemoContext, name: str) -> tuple[list[Path], list[Path]] 
     """(input files, output files that must still exist) of a stage worth caching."""
     model_files = _keras_files(ctx) if name in ("train", "explain", "bench") else []
     if name == "train":
-        return [ctx.data / "labels.csv"], [*model_files, ctx.models / "training_report.json"]
+        if not ctx.retrain:
+            return None  # checking the shipped set's checksums is the stage itself
+        return [], [*model_files, ctx.models / "heldout_report.json"]
     if name == "explain":
         return [*model_files, ctx.data / "labels.csv"], [
             ctx.out / "explain" / label / "explain.json" for label in ("left", "right")
@@ -318,7 +349,7 @@ def _cached_outputs(ctx: DemoContext, name: str) -> tuple[dict[str, Any] | None,
     if files is None:
         return None, None
     inputs, outputs = files
-    fingerprint = _fingerprint(inputs, f"{name}|quick={ctx.quick}")
+    fingerprint = _fingerprint(inputs, f"{name}|quick={ctx.quick}|models={ctx.models}")
     record = ctx.out / ".cache" / f"{name}.json"
     try:
         cached = json.loads(record.read_text())
@@ -352,9 +383,10 @@ def run_demo(
     quick: bool,
     progress: StageProgress,
     on_stage: Callable[[StageResult], None] | None = None,
+    retrain: bool = False,
 ) -> dict[str, StageResult]:
     """Run every stage in order; never raises for a stage's failure."""
-    ctx = DemoContext(Path(out), quick, progress)
+    ctx = DemoContext(Path(out), quick, progress, retrain=retrain)
     ctx.out.mkdir(parents=True, exist_ok=True)
     for name, function, needs in STAGES:
         result = StageResult(name)
@@ -397,7 +429,14 @@ def run_demo(
 def demo(
     out: Path = typer.Option(Path("hemiface-demo"), "--out", help="Folder for everything."),
     quick: bool = typer.Option(
-        False, "--quick", help="A smaller data set and shorter training (minutes, not ten)."
+        False, "--quick", help="A smaller data set (and, with --retrain, the quick recipe)."
+    ),
+    retrain: bool = typer.Option(
+        False,
+        "--retrain",
+        help="Train the three models from nothing instead of using the shipped reference "
+        "set: the 'reference' recipe (about 1.5 h on 2 cores), or with --quick the 'quick' "
+        "recipe (minutes, much weaker models).",
     ),
 ) -> None:
     """Run the whole toolkit on built-in synthetic faces: data, train, convert, run, explain,
@@ -440,7 +479,11 @@ def demo(
             if index + 1 < len(names):
                 current["stage"] = names[index + 1]
 
-        results = run_demo(out, quick, progress, on_stage)
+        if retrain:
+            recipe = "quick" if quick else "reference"
+            length = "a few minutes" if quick else "about 1.5 hours on 2 cores"
+            bar.console.print(f"--retrain: the '{recipe}' recipe trains from nothing ({length})")
+        results = run_demo(out, quick, progress, on_stage, retrain=retrain)
     failed = [r.name for r in results.values() if r.status != "ok"]
     console.print(
         f"\n{len(results) - len(failed)}/{len(results)} stages succeeded in "

@@ -114,6 +114,26 @@ def render_item(index: int, label: str, seed: int, size: int) -> SynthFace:
     return render_face(rng, label, severity, size)
 
 
+def render_as_read(seed: int, index: int, size: int = 224) -> tuple[np.ndarray, float, float]:
+    """(RGB image, label 0/1 with 1 = Right, severity) of face `index` of a training stream
+    seeded with `seed`, exactly as a data set file reads back: rendered, JPEG-encoded at the
+    face's own quality and decoded again. Labels alternate Left, Right by index."""
+    rng = np.random.default_rng([seed, index])
+    label = LABELS[index % 2]
+    severity = float(rng.uniform(*SEVERITY_RANGE))
+    face = render_face(rng, label, severity, size)
+    quality = face.params.jpeg_quality if face.params else 90
+    jpeg = _encode(".jpg", cv2.cvtColor(face.image, cv2.COLOR_RGB2BGR),
+                   [cv2.IMWRITE_JPEG_QUALITY, quality])  # fmt: skip
+    bgr = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), float(index % 2), severity
+
+
+def render_job(job: tuple[int, int, int]) -> tuple[np.ndarray, float, float]:
+    """`render_as_read(seed, index, size)` for a worker process's map."""
+    return render_as_read(*job)
+
+
 def _prepare(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise HemifaceError(f"{out}: exists and is not a folder")

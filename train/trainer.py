@@ -117,7 +117,7 @@ class _Epochs(keras.callbacks.Callback):
             self.model.set_weights(self.best_weights)
 
 
-def _forward(model: keras.Model, images: np.ndarray, batch: int, stage: str,
+def forward(model: keras.Model, images: np.ndarray, batch: int, stage: str,
              progress: Progress | None) -> np.ndarray:  # fmt: skip
     """Run `model` on uint8 images in batches (scaled to [0, 1] here)."""
     call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
@@ -203,8 +203,8 @@ def _previous_weights(out: Path) -> str | None:
 
 def _end_to_end(model: keras.Model, test: ImageSet, cfg: TrainConfig, stage: str,
                 progress: Progress | None, result: ModelResult) -> None:  # fmt: skip
-    p = _forward(model, test.images, cfg.batch_size, stage, progress)
-    p_flip = _forward(model, test.flipped().images, cfg.batch_size, stage + " (mirrored)",
+    p = forward(model, test.images, cfg.batch_size, stage, progress)
+    p_flip = forward(model, test.flipped().images, cfg.batch_size, stage + " (mirrored)",
                       progress)  # fmt: skip
     result.record(evaluate(test.labels, p, p_flip, test.severity), p)
 
@@ -284,7 +284,7 @@ def _train_mobilenets(sets: dict[str, ImageSet], out: Path, weights: str, cfg: T
         parts.append(("train_mirrored", train.flipped()))
     cached = {}
     for split, images in parts:
-        cached[split] = _forward(lower, images.images, cfg.batch_size,
+        cached[split] = forward(lower, images.images, cfg.batch_size,
                                  f"MobileNetV2 features: {split}", progress)  # fmt: skip
     x_train, y_train = cached["train"], train.labels
     if recipe.mirror_train:

@@ -1,0 +1,276 @@
+"""Named recipes that build the reference models from nothing: synthetic data, a
+pretrained MobileNetV2 backbone (train/backbone.py), the users' transfer-learning recipe
+on top of it (train/trainer.py: Base = backbone frozen + new head; Fine-tuned = the same
+backbone with its upper block unfrozen; the CNN from scratch), then figures on a held-out
+test set drawn with a seed no training step used.
+
+`hemiface train --recipe reference --out reference` rebuilds the set this repository
+ships; `--recipe quick` is the same pipeline at a size that runs in minutes (and is
+reported as far weaker). Every step is resumable: the data, the backbone's pool and
+checkpoints live in a work folder, and finished models are reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from hemiface.runtime.errors import HemifaceError
+from hemiface.synth.dataset import LABELS_CSV, generate_dataset, read_labels
+from hemiface.train.backbone import BACKBONE_WEIGHTS, BackboneRecipe, Progress, Stage
+from hemiface.train.config import TrainConfig
+from hemiface.train.names import MODEL_FILES, MODEL_TITLES, REPORT_JSON
+
+CHECKSUMS = "SHA256SUMS"
+HELDOUT_JSON = "heldout_report.json"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    backbone: BackboneRecipe
+    data_images: int  # the synthetic set the heads and the CNN train on (70/15/15 split)
+    data_seed: int
+    heldout_images: int  # a test-only set from a seed used nowhere in training
+    heldout_seed: int
+    train: TrainConfig
+    workers: int = 2
+
+    def command(self, out: Path) -> str:
+        return f"hemiface train --recipe {self.name} --out {out}"
+
+
+# Seeds: 11 the head/CNN data, 1001/1002 the backbone's pool and monitoring faces, 4242 the
+# held-out test set. The demo draws its faces with seed 0, so none of its images is one the
+# shipped models trained on (face i of a seed is the same face whatever the set's size).
+REFERENCE = Recipe(
+    name="reference",
+    backbone=BackboneRecipe(),
+    data_images=6000,
+    data_seed=11,
+    heldout_images=1000,
+    heldout_seed=4242,
+    train=TrainConfig(
+        mobilenet_train_images=None,
+        cnn_train_images=None,
+        head_epochs=30,
+        finetune_epochs=30,
+        cnn_epochs=30,
+        patience=8,
+    ),
+)
+QUICK = Recipe(
+    name="quick",
+    backbone=replace(
+        BackboneRecipe(),
+        name="synthetic-faces-quick",
+        pool_images=3000,
+        val_images=200,
+        stages=(Stage(96, 400, 2e-3, warmup_steps=40), Stage(224, 30, 5e-4)),
+        checkpoint_steps=50,
+    ),
+    data_images=600,
+    data_seed=11,
+    heldout_images=200,
+    heldout_seed=4242,
+    train=TrainConfig(head_epochs=15, finetune_epochs=8, cnn_epochs=10, patience=4),
+)
+RECIPES = {recipe.name: recipe for recipe in (REFERENCE, QUICK)}
+
+
+def recipe_named(name: str) -> Recipe:
+    try:
+        return RECIPES[name]
+    except KeyError:
+        raise HemifaceError(
+            f"unknown recipe {name!r} (choose from {', '.join(sorted(RECIPES))})"
+        ) from None
+
+
+def _ensure_data(
+    folder: Path,
+    count: int,
+    seed: int,
+    split: tuple[float, float, float],
+    workers: int,
+    progress: Progress | None,
+    what: str,
+) -> None:
+    if (folder / LABELS_CSV).is_file() and len(read_labels(folder)) == count:
+        settings = json.loads((folder / "synth.json").read_text())
+        if settings.get("seed") == seed:
+            return
+    generate_dataset(
+        folder,
+        count,
+        seed=seed,
+        split=split,
+        overwrite=True,
+        workers=workers,
+        progress=(lambda done: progress(what, done, count)) if progress else None,
+    )
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_checksums(out: Path) -> dict[str, str]:
+    sums = {file: sha256_of(out / file) for file in MODEL_FILES.values()}
+    text = "".join(f"{digest}  {file}\n" for file, digest in sums.items())
+    temporary = out / (CHECKSUMS + ".partial")
+    temporary.write_text(text)
+    os.replace(temporary, out / CHECKSUMS)
+    return sums
+
+
+def read_checksums(folder: Path) -> dict[str, str]:
+    """file -> sha256 from FOLDER/SHA256SUMS; HemifaceError names what is wrong."""
+    path = folder / CHECKSUMS
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise HemifaceError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    sums: dict[str, str] = {}
+    for number, line in enumerate(lines, start=1):
+        parts = line.split()
+        if len(parts) != 2 or len(parts[0]) != 64:
+            raise HemifaceError(f"{path}: line {number} is not '<sha256>  <file>'")
+        sums[parts[1]] = parts[0]
+    return sums
+
+
+def verify_checksums(folder: Path) -> dict[str, str]:
+    """Check every model file of a reference folder against its SHA256SUMS."""
+    sums = read_checksums(folder)
+    for file in MODEL_FILES.values():
+        if file not in sums:
+            raise HemifaceError(f"{folder / CHECKSUMS}: no checksum for {file}")
+        path = folder / file
+        if not path.is_file():
+            raise HemifaceError(f"{path}: missing from the reference set")
+        if sha256_of(path) != sums[file]:
+            raise HemifaceError(f"{path}: sha256 differs from {CHECKSUMS} (file changed?)")
+    return sums
+
+
+@dataclass
+class HeldoutFigures:
+    seed: int
+    images: int
+    models: dict[str, dict[str, object]] = field(default_factory=dict)
+
+
+def evaluate_heldout(
+    models_dir: Path, data: Path, seed: int, batch: int = 32, progress: Progress | None = None
+) -> HeldoutFigures:
+    """Accuracy, ROC AUC, flip consistency and accuracy by severity of each model on a
+    test-only synthetic set (DATA/test)."""
+    import keras
+
+    from hemiface.train.data import load_split
+    from hemiface.train.metrics import evaluate
+    from hemiface.train.trainer import forward
+
+    test = load_split(data, "test", 224)
+    figures = HeldoutFigures(seed=seed, images=len(test))
+    for name, file in MODEL_FILES.items():
+        model = keras.models.load_model(str(models_dir / file), safe_mode=True, compile=False)
+        p = forward(model, test.images, batch, f"held-out: {MODEL_TITLES[name]}", progress)
+        p_flip = forward(
+            model,
+            test.flipped().images,
+            batch,
+            f"held-out: {MODEL_TITLES[name]} (mirrored)",
+            progress,
+        )
+        figures.models[name] = asdict(evaluate(test.labels, p, p_flip, test.severity))
+    return figures
+
+
+def build_recipe(
+    recipe: Recipe, out: Path, work: Path, force: bool = False, progress: Progress | None = None
+) -> dict[str, object]:
+    """Run the whole recipe into OUT (models, reports, SHA256SUMS); returns a summary."""
+    from hemiface.train.backbone import pretrain_backbone
+    from hemiface.train.trainer import train_all
+
+    started = time.perf_counter()
+    out, work = Path(out), Path(work)
+    work.mkdir(parents=True, exist_ok=True)
+    data, heldout = work / "data", work / "heldout"
+    _ensure_data(
+        data,
+        recipe.data_images,
+        recipe.data_seed,
+        (0.7, 0.15, 0.15),
+        recipe.workers,
+        progress,
+        "rendering training faces",
+    )
+    backbone = pretrain_backbone(work / "backbone", recipe.backbone, progress)
+    weights = work / "backbone" / BACKBONE_WEIGHTS
+    if not weights.is_file():
+        raise HemifaceError(f"{weights}: the backbone did not finish (rerun to resume)")
+    report = train_all(
+        data, out, weights=str(weights), force=force, progress=progress, config=recipe.train
+    )
+    _ensure_data(
+        heldout,
+        recipe.heldout_images,
+        recipe.heldout_seed,
+        (0.0, 0.0, 1.0),
+        recipe.workers,
+        progress,
+        "rendering held-out faces",
+    )
+    figures = evaluate_heldout(out, heldout, recipe.heldout_seed, progress=progress)
+    sums = write_checksums(out)
+    summary: dict[str, object] = {
+        "recipe": recipe.name,
+        "command": recipe.command(out),
+        "recipe_settings": asdict(recipe),
+        "backbone": {
+            "recipe": recipe.backbone.name,
+            "steps": backbone.steps_done,
+            "images_seen": backbone.images_seen,
+            "train_time_s": round(backbone.train_time_s, 1),
+            "val_accuracy_224": backbone.val_accuracy_224,
+            "val_accuracy_by_stage": _last_val_by_stage(backbone.history),
+        },
+        "heads_and_cnn_wall_time_s": round(report.wall_time_s, 1),
+        "heldout": asdict(figures),
+        "sha256": sums,
+        "wall_time_s": round(time.perf_counter() - started, 1),
+    }
+    (out / HELDOUT_JSON).write_text(json.dumps(summary, indent=2, default=_plain) + "\n")
+    return summary
+
+
+def _last_val_by_stage(history: list[dict[str, float]]) -> dict[str, float]:
+    last: dict[str, float] = {}
+    for entry in history:
+        last[f"{int(entry['size'])}px"] = round(float(entry["val_accuracy"]), 4)
+    return last
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def report_path(out: Path) -> Path:
+    return Path(out) / REPORT_JSON
