@@ -6,6 +6,10 @@ this one ~9-16 ms on a 2-vCPU VM); boxes come back in full-frame pixels. Between
 detections `FaceTracker` follows the last box by template matching on the same small grey
 image, which costs well under a millisecond. No face is an
 ordinary result (None), never an error.
+
+`Detector` is what the crop and the tracker need of any detector; BlazeFace
+(`hemiface.runtime.blazeface`, carried by the model set) gives the same `detect`, plus the
+keypoints and roll that the levelled crop (`hemiface.runtime.align`) uses.
 """
 
 from __future__ import annotations
