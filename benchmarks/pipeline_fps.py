@@ -1,7 +1,8 @@
 """The pipeline section: frames per second of the live loop on a 640x480 video.
 
 Each format runs in its own worker process through hemiface.runtime.pipeline.run_stream
-(Haar face detection on every frame, the face crop, all models of the set, no window).
+(face detection on every frame by the set's default detector, BlazeFace when the set
+carries it, else Haar; the face crop, all models of the set, no window).
 The video is the caller's (--video) or made here: a real face photograph (scikit-image's
 astronaut, when installed) drifting across a 640x480 frame, else the first labelled image.
 """
@@ -61,10 +62,12 @@ def write_benchmark_video(path: Path, frames: int, picture: np.ndarray) -> Path:
 def run_pipeline_worker(spec: dict[str, Any]) -> dict[str, Any]:
     """In the worker: run the live loop on the video with one format; FPS and stages."""
     t0 = time.perf_counter()
+    from hemiface.runtime.detectors import open_detector
     from hemiface.runtime.modelset import load_model_set
     from hemiface.runtime.pipeline import run_stream
     from hemiface.runtime.sources import VideoFileSource
 
+    detector = open_detector(Path(spec["model_set"]), spec.get("detector"))
     model_set = load_model_set(
         Path(spec["model_set"]),
         spec["format"],
@@ -88,6 +91,7 @@ def run_pipeline_worker(spec: dict[str, Any]) -> dict[str, Any]:
         every=1,
         max_frames=spec.get("frames"),
         on_result=on_result,
+        detector=detector,
     )
     intervals = np.diff(np.asarray([start, *stamps])) * 1000.0
     return {
@@ -101,6 +105,7 @@ def run_pipeline_worker(spec: dict[str, Any]) -> dict[str, Any]:
         "models": len(model_set.classifiers),
         "threads": model_set.num_threads,
         "backend": model_set.backend_label,
+        "detector": detector.name,
         "frame_ms": [round(float(v), 3) for v in intervals],
         "first_prediction_at": time.time(),
     }

@@ -217,8 +217,9 @@ def _pipeline_tables(section: dict[str, Any]) -> list[str]:
         return out + [f"Skipped: {section.get('reason', '')}", ""]
     first = next((r for r in section["rows"] if r["status"] == "ok"), {})
     out += [
-        f"Video: {section.get('video')} ({section.get('video_content')}); Haar detection on "
-        f"every frame, {first.get('models', '?')} models a frame, "
+        f"Video: {section.get('video')} ({section.get('video_content')}); "
+        f"{first.get('detector', 'haar')} face detection on every frame, "
+        f"{first.get('models', '?')} models a frame, "
         f"{first.get('threads', '?')} interpreter threads, {first.get('backend', '')}. "
         "Stage times are means per frame.",
         "",

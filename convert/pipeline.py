@@ -31,6 +31,7 @@ from hemiface.convert.calibration import (
     load_image_set,
     resolve_calibration,
 )
+from hemiface.convert.detector import publish_detectors, stage_detectors
 from hemiface.convert.keras_io import LoadedModel, load_keras_model
 from hemiface.convert.summary import TITLES, ConversionRow, ConversionSummary, title_for
 from hemiface.convert.tflite_convert import INT8_IO
@@ -115,8 +116,10 @@ def convert_models(
                     step += 1
             _load_elsewhere(rows, entries, staging, out, runtime_python)
             _apply_target(rows, target)
+            detectors = stage_detectors(staging, out, previous, backend, notes)
             _publish(staging, out, rows)
-            manifest = Manifest(models=_merge_entries(previous, entries))
+            publish_detectors(staging, out, detectors)
+            manifest = Manifest(models=_merge_entries(previous, entries), detectors=detectors)
             manifest_path = save_manifest(manifest, out)
             _write_cache(out, cache)
         finally:

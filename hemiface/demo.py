@@ -196,8 +196,9 @@ def _test_images(ctx: DemoContext, count: int) -> list[tuple[Path, str]]:
 def _stage_runtime(ctx: DemoContext) -> dict[str, Any]:
     import cv2
 
-    from hemiface.benchmarks.face_detection import detection_by_skin_tone
+    from hemiface.benchmarks.face_detection import available_detectors, detection_by_skin_tone
     from hemiface.runtime.batch import predict_files
+    from hemiface.runtime.detectors import open_detector
     from hemiface.runtime.modelset import load_model_set
     from hemiface.runtime.overlay import draw_figure
     from hemiface.runtime.pipeline import run_stream
@@ -230,9 +231,10 @@ def _stage_runtime(ctx: DemoContext) -> dict[str, Any]:
         frames.append(result.to_json())
         ctx.progress("live loop on the video", len(frames), len(truth))
 
+    detector = open_detector(ctx.modelset)  # BlazeFace when the set carries it, else Haar
     stats = run_stream(
         VideoFileSource(video), model_set, crop="face", record=folder / "annotated.mp4",
-        on_result=on_result,
+        on_result=on_result, detector=detector,
     )  # fmt: skip
     (folder / "stream.jsonl").write_text("\n".join(json.dumps(f) for f in frames) + "\n")
     predicted = [f["ensemble"]["label"] if f.get("ensemble") else None for f in frames]
@@ -257,8 +259,12 @@ def _stage_runtime(ctx: DemoContext) -> dict[str, Any]:
         "video_accuracy": label_accuracy(truth, predicted),
         "video_accuracy_by_model": per_model,
         "stage_ms": {k: round(v, 2) for k, v in stats.stage_ms.items()},
+        "face_detector": detector.name,
         "face_detection_by_skin_tone": [
-            band.to_json() for band in detection_by_skin_tone(SKIN_TONE_FACES)
+            band.to_json()
+            for band in detection_by_skin_tone(
+                SKIN_TONE_FACES, detectors=available_detectors(ctx.modelset)
+            )
         ],
     }
 

@@ -154,24 +154,27 @@ def _runtime(doc: Document, out: Path, result: StageResult) -> None:
     )
     bands = o.get("face_detection_by_skin_tone") or []
     if bands:
+        # Earlier runs recorded the Haar cascade alone, as "detected".
+        found = [b.get("found") or {"haar": b.get("detected", 0)} for b in bands]
+        names = list(found[0])
         doc.add(
             Paragraph(
-                "The live runtime crops the face with OpenCV's Haar cascade before the models "
-                "see it; a missed face gets no prediction. Measured on synthetic faces at "
-                "webcam scale, by skin-luminance quartile, it misses darker skin far more "
-                "often. Use --crop center where this matters, and do not read a missing "
+                f"The live runtime crops the face before the models see it (here with "
+                f"{o.get('face_detector', 'haar')}); a missed face gets no prediction. Measured "
+                "on synthetic faces at webcam scale, by skin-luminance quartile, OpenCV's Haar "
+                "cascade misses darker skin far more often; BlazeFace, which the model set "
+                "carries, is the default where the set has it. Do not read a missing "
                 "prediction as a negative."
             ),
             Table(
-                ["skin luminance (0-255)", "faces", "detected", "rate"],
+                ["skin luminance (0-255)", "faces", *(f"found by {n}" for n in names)],
                 [
                     [
                         f"{b['luminance_low']:.0f}-{b['luminance_high']:.0f}",
                         str(b["faces"]),
-                        str(b["detected"]),
-                        f"{b['rate']:.0%}",
+                        *(f"{hits[n]} ({hits[n] / b['faces']:.0%})" for n in names),
                     ]
-                    for b in bands
+                    for b, hits in zip(bands, found, strict=True)
                 ],
             ),
         )

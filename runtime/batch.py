@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from hemiface.runtime.align import align_face
 from hemiface.runtime.errors import HemifaceError
-from hemiface.runtime.face import DEFAULT_MARGIN, FaceBox, center_crop, crop_face, detect_face
+from hemiface.runtime.face import DEFAULT_MARGIN, Detector, FaceBox, center_crop, detect_face
 from hemiface.runtime.images import IMAGE_SUFFIXES, list_images, read_image
 from hemiface.runtime.modelset import ModelSet, SetPrediction
 
@@ -28,6 +29,7 @@ class ImageResult:
     error: str | None = None
     no_face: bool = False
     image: np.ndarray | None = None  # the RGB input, kept only when asked (for figures)
+    rotation: float = 0.0  # degrees the face crop was turned counter-clockwise (eyes level)
 
     @property
     def failed(self) -> bool:
@@ -39,6 +41,8 @@ class ImageResult:
             out["error"] = self.error
             return out
         out["face"] = self.box.as_list() if self.box else None
+        if self.box is not None:
+            out["rotation_deg"] = round(self.rotation, 1)
         if self.no_face:
             out["status"] = "no face"
         if self.prediction is not None:
@@ -81,8 +85,14 @@ def predict_files(
     crop: str = "none",
     margin: float = DEFAULT_MARGIN,
     keep_images: bool = False,
+    detector: Detector | None = None,
+    level: bool = True,
 ) -> Iterator[ImageResult]:
-    """One ImageResult a file, in order; a bad file is a result with `error`, never a raise."""
+    """One ImageResult a file, in order; a bad file is a result with `error`, never a raise.
+
+    With crop="face", `detector` finds the face (default: the Haar cascade) and, when
+    `level`, a face with a known roll is turned upright before the crop.
+    """
     for path, problem in expand_inputs(inputs):
         if problem is not None:
             yield ImageResult(path, error=problem)
@@ -95,8 +105,10 @@ def predict_files(
         result = ImageResult(path, image=rgb if keep_images else None)
         region: np.ndarray | None = rgb
         if crop == "face":
-            result.box = detect_face(rgb)
-            region = crop_face(rgb, result.box, margin) if result.box else None
+            result.box = detect_face(rgb, detector)
+            region = None
+            if result.box is not None:
+                region, result.rotation = align_face(rgb, result.box, margin, level)
             result.no_face = result.box is None
         elif crop == "center":
             region = center_crop(rgb)

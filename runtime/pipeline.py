@@ -19,14 +19,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from hemiface.runtime.face import (
-    DEFAULT_MARGIN,
-    FaceBox,
-    FaceDetector,
-    FaceTracker,
-    center_crop,
-    crop_face,
-)
+from hemiface.runtime.align import align_face
+from hemiface.runtime.face import DEFAULT_MARGIN, Detector, FaceBox, FaceTracker, center_crop
 from hemiface.runtime.modelset import ModelSet, SetPrediction
 from hemiface.runtime.overlay import draw_overlay
 from hemiface.runtime.sources import FrameSource, SourceError
@@ -45,16 +39,18 @@ class FrameResult:
     frame: int  # index of the frame from the source, from 0
     time: float  # seconds since the loop started
     box: FaceBox | None  # the face in full-frame pixels (crop="face" only)
-    detected: bool  # the cascade ran on this frame (False: tracked or no face step)
+    detected: bool  # the detector ran on this frame (False: tracked or no face step)
     raw: list[float] | None  # unsmoothed P(Right) per model; None when nothing ran
     prediction: SetPrediction | None  # from the smoothed probabilities
     fps: float
+    rotation: float = 0.0  # degrees the crop was turned counter-clockwise to level the eyes
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "frame": self.frame,
             "time": round(self.time, 4),
             "face": self.box.as_list() if self.box else None,
+            "rotation_deg": round(self.rotation, 1),
             "fps": round(self.fps, 2),
             "models": None,
             "ensemble": None,
@@ -166,7 +162,8 @@ def run_stream(
     on_result: Callable[[FrameResult], None] | None = None,
     show: Callable[[np.ndarray], bool] | None = None,
     margin: float = DEFAULT_MARGIN,
-    detector: FaceDetector | None = None,
+    detector: Detector | None = None,
+    level: bool = True,
     max_reconnects: int = MAX_RECONNECTS,
     backoff: float = BACKOFF_S,
     record_fps: float | None = None,
@@ -217,10 +214,12 @@ def run_stream(
                 continue
             failures = 0
             quit_now = False
-            box, detected = (None, False)
+            box, detected, rotation = (None, False, 0.0)
             if tracker is not None:
                 box, detected = tracker.update(rgb)
-                region = crop_face(rgb, box, margin) if box is not None else None
+                region = None
+                if box is not None:
+                    region, rotation = align_face(rgb, box, margin, level)
             else:
                 region = center_crop(rgb) if crop == "center" else rgb
             t2 = time.perf_counter()
@@ -269,6 +268,7 @@ def run_stream(
                 raw=raw,
                 prediction=prediction,
                 fps=fps,
+                rotation=rotation,
             )
             stats.frames += 1
             if on_result is not None:

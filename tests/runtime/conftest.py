@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 import cv2
@@ -193,3 +194,22 @@ def helpers():  # -> the module's helper functions, for tests (importlib mode: n
     for fn in (lateral_image, face_frame, write_video, build_model_set):
         setattr(Helpers, fn.__name__, staticmethod(fn))
     return Helpers
+
+
+@pytest.fixture(scope="session")
+def blazeface_set_dir(model_set_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model set plus the BlazeFace detector, as convert adds it (read-only)."""
+    from hemiface.convert.detector import detector_entry, packaged_detector
+    from hemiface.runtime.backends import resolve_backend
+    from hemiface.runtime.manifest import load_manifest, save_manifest
+
+    folder = tmp_path_factory.mktemp("with_detector") / "set"
+    shutil.copytree(model_set_dir, folder)
+    path, source = packaged_detector()  # type: ignore[misc]
+    content = path.read_bytes()
+    entry = detector_entry(content, source, resolve_backend())
+    (folder / entry.file).write_bytes(content)
+    manifest = load_manifest(folder)
+    manifest.detectors = [entry]
+    save_manifest(manifest, folder)
+    return folder

