@@ -72,6 +72,12 @@ def convert(
         help="Another Python (e.g. a venv with tflite-runtime 2.14) in which to try loading "
         "each artifact; also read from $HEMIFACE_TFLITE_RUNTIME_PYTHON.",
     ),
+    fuse: bool = typer.Option(
+        True,
+        "--fuse/--no-fuse",
+        help="Also write a fused artifact per format for models whose leading layers are "
+        "bit-identical (a fine-tuned sibling of a frozen backbone): the shared trunk once.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Convert Keras models to TFLite (float32, float16, dynamic, int8), verify each against
@@ -114,6 +120,7 @@ def convert(
             progress=progress,
             output_index=output_index,
             runtime_python=runtime_python or None,
+            fuse=fuse,
         )
     if as_json:
         print(json.dumps(summary.to_dict(), indent=2))

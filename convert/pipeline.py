@@ -32,6 +32,7 @@ from hemiface.convert.calibration import (
     resolve_calibration,
 )
 from hemiface.convert.detector import publish_detectors, stage_detectors
+from hemiface.convert.fused_artifact import fuse_models, merge_fused
 from hemiface.convert.keras_io import LoadedModel, load_keras_model
 from hemiface.convert.summary import TITLES, ConversionRow, ConversionSummary, title_for
 from hemiface.convert.tflite_convert import INT8_IO
@@ -72,6 +73,7 @@ def convert_models(
     progress: Progress | None = None,
     output_index: int | None = None,
     runtime_python: list[Path] | None = None,
+    fuse: bool = True,
 ) -> ConversionSummary:
     """Convert each model to each format into OUT, verify, and write OUT/hemiface.json."""
     started = time.perf_counter()
@@ -94,6 +96,7 @@ def convert_models(
         try:
             rows: list[ConversionRow] = []
             entries: list[ModelEntry] = []
+            works: list[ModelWork] = []
             for model in loaded:
                 spec = _preprocessing_for(model)
                 calib_set = _image_set(image_sets, "calib", calib, spec, Path(tmp), notes)
@@ -105,6 +108,7 @@ def convert_models(
                 work = ModelWork(
                     model, spec, calib_set, verify_set, Path(tmp), backend, output_index
                 )
+                works.append(work)
                 for fmt in formats:
                     if progress:
                         progress(f"{model.name} {fmt}", step, total)
@@ -116,10 +120,29 @@ def convert_models(
                     step += 1
             _load_elsewhere(rows, entries, staging, out, runtime_python)
             _apply_target(rows, target)
+            options = (int8_io, target, max_flip_rate)
+            fused, fused_rows = fuse_models(
+                works if fuse else [],
+                formats,
+                entries,
+                Path(tmp),
+                out,
+                staging,
+                previous,
+                cache,
+                *options,
+                notes,
+            )
+            rows += fused_rows
             detectors = stage_detectors(staging, out, previous, backend, notes)
             _publish(staging, out, rows)
             publish_detectors(staging, out, detectors)
-            manifest = Manifest(models=_merge_entries(previous, entries), detectors=detectors)
+            models_kept = _merge_entries(previous, entries)
+            manifest = Manifest(
+                models=models_kept,
+                detectors=detectors,
+                fused=merge_fused(previous, fused, models_kept),
+            )
             manifest_path = save_manifest(manifest, out)
             _write_cache(out, cache)
         finally:

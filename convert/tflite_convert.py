@@ -22,6 +22,7 @@ import numpy as np
 from hemiface.runtime.errors import HemifaceError
 
 INT8_IO = ("uint8", "int8", "float")
+STATIC_BATCH = 1
 
 
 class ConversionError(HemifaceError):
@@ -51,10 +52,22 @@ def quiet_fds() -> Iterator[list[str]]:
             captured.append(sink.read().decode("utf-8", "replace"))
 
 
-def export_saved_model(model: Any, folder: Path) -> Path:
-    """Write the Keras model as a SavedModel (serving signature) for the TFLite converter."""
+def export_saved_model(
+    model: Any, folder: Path, input_shape: tuple[int, ...] | None = None
+) -> Path:
+    """Write the Keras model as a SavedModel (serving signature) for the TFLite converter.
+
+    The signature takes a batch of exactly one image (`STATIC_BATCH`): with a dynamic batch
+    a Flatten exports as SHAPE, STRIDED_SLICE, PACK and RESHAPE, which XNNPACK does not
+    take, so the delegate splits the graph in two. The runtime feeds one image a call.
+    """
+    import keras
+
+    shape = tuple(input_shape or model.inputs[0].shape[1:])
+    dtype = str(getattr(model.inputs[0], "dtype", None) or "float32")
+    signature = [keras.InputSpec(shape=(STATIC_BATCH, *shape), dtype=dtype)]
     with quiet_fds():
-        model.export(str(folder), format="tf_saved_model", verbose=False)
+        model.export(str(folder), format="tf_saved_model", verbose=False, input_signature=signature)
     return Path(folder)
 
 
