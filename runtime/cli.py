@@ -19,6 +19,10 @@ DETECTOR_HELP = (
     "carries it, else haar."
 )
 LEVEL_HELP = "Turn the face crop so the eyes are level (BlazeFace keypoints); never mirrors."
+FUSE_HELP = (
+    "Run models that share a trunk through their fused artifact when the set has one that "
+    "passed (--no-fuse: each model's own artifact)."
+)
 HAAR_EVERY = 3  # the Haar cascade costs ~10-16 ms: detect every third frame, track between
 WINDOW = "hemiface (q or Esc quits)"
 
@@ -54,6 +58,7 @@ def predict(
     threads: int | None = typer.Option(None, "--threads", help="Interpreter threads."),
     detector: str | None = typer.Option(None, "--detector", help=DETECTOR_HELP),
     level: bool = typer.Option(True, "--level/--no-level", help=LEVEL_HELP),
+    fuse: bool = typer.Option(True, "--fuse/--no-fuse", help=FUSE_HELP),
 ) -> None:
     """Run every model of a set on image files: per-model label, P(Right), ensemble."""
     from hemiface.runtime.batch import predict_files
@@ -64,15 +69,15 @@ def predict(
 
     check_detector_choice(detector)
     crop = _check_crop(crop)
-    model_set = load_model_set(models, fmt, _split_only(only), backend, threads)
+    model_set = load_model_set(models, fmt, _split_only(only), backend, threads, fuse)
     finder = open_detector(models, detector, backend) if crop == "face" else None
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     if not as_json:
         out.print(
             f"model set {models}: format [bold]{model_set.format}[/] ({model_set.format_reason}),"
-            f" {model_set.backend_label}, {model_set.num_threads} thread(s)"
-            + (f"; face detector {finder.name}" if finder is not None else "")
+            f" {model_set.describe()}, {model_set.backend_label}, {model_set.num_threads} "
+            "thread(s)" + (f"; face detector {finder.name}" if finder is not None else "")
         )
     failures = 0
     results = predict_files(inputs, model_set, crop, margin, figure is not None, finder, level)
@@ -155,10 +160,20 @@ def run(
     height: int = typer.Option(480, "--height", help="Camera frame height."),
     detector: str | None = typer.Option(None, "--detector", help=DETECTOR_HELP),
     level: bool = typer.Option(True, "--level/--no-level", help=LEVEL_HELP),
+    fuse: bool = typer.Option(True, "--fuse/--no-fuse", help=FUSE_HELP),
+    concurrency: str = typer.Option(
+        "auto",
+        "--concurrency",
+        help="How the cores are used: sequential, models (interpreters at once), overlap (the "
+        "next frame's face step beside this frame's models), both; auto measures them at "
+        "start and keeps the fastest.",
+    ),
 ) -> None:
     """The live loop: face crop, every model, smoothed ensemble, overlay (q/Esc quits)."""
+    from hemiface.runtime.backends import default_num_threads
     from hemiface.runtime.detectors import check_detector_choice, open_detector
-    from hemiface.runtime.modelset import load_model_set
+    from hemiface.runtime.live import CHOICES, Candidate, choose_live_mode
+    from hemiface.runtime.modelset import ModelSet, load_model_set
     from hemiface.runtime.pipeline import run_stream
     from hemiface.runtime.sources import CameraSource, PicameraSource, VideoFileSource
 
@@ -169,6 +184,8 @@ def run(
         raise HemifaceError("--every must be >= 1 and --smooth in [0, 1)")
     check_detector_choice(detector)
     crop = _check_crop(crop)
+    if concurrency not in CHOICES:
+        raise HemifaceError(f"--concurrency must be one of {', '.join(CHOICES)}")
     if video is not None:
         source = VideoFileSource(video)
     elif picamera:
@@ -176,14 +193,28 @@ def run(
     else:
         source = CameraSource(camera or 0, width, height)
     show = None if headless else _window()
-    model_set = load_model_set(models, fmt, _split_only(only), backend, threads)
     finder = open_detector(models, detector, backend) if crop == "face" else None
+
+    def open_set(candidate: Candidate) -> ModelSet:
+        return load_model_set(
+            models, fmt, _split_only(only), backend, candidate.threads, fuse, candidate.concurrency
+        )
+
+    plan, model_set = choose_live_mode(
+        open_set,
+        finder if crop == "face" else None,
+        (width, height),
+        concurrency,
+        default_num_threads(),
+        threads,
+    )
     if every is None:
         every = HAAR_EVERY if finder is not None and finder.name == "haar" else 1
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     err.print(
         f"{source.name}: models {', '.join(model_set.titles)}, format {model_set.format} "
-        f"({model_set.format_reason}), {model_set.backend_label}"
+        f"({model_set.format_reason}), {model_set.describe()}, {model_set.backend_label}; "
+        f"live mode {plan.candidate.label} ({plan.reason})"
         + (f"; face detector {finder.name}, every {every} frame(s)" if finder else "")
     )
 
@@ -205,8 +236,10 @@ def run(
             margin=margin,
             detector=finder,
             level=level,
+            overlap=plan.candidate.overlap,
         )
     finally:
+        model_set.close()
         if show is not None:
             import cv2
 
