@@ -27,7 +27,7 @@ def bench(
         [],
         "--only",
         help="Restrict to models (name or title), formats (float32, float16, dynamic, int8), "
-        "engines (keras, predict, call, tflite) or sections (latency, agreement, pipeline); "
+        "engines (keras, predict, call, tflite) or sections (latency, set, agreement, pipeline); "
         "repeat or comma-separate. Kinds not named run in full. Engines choose latency rows; "
         "agreement always compares with the Keras sources when --keras is given.",
     ),
@@ -133,7 +133,8 @@ def count_failures(results: dict) -> int:
     rows = results["latency"].get("rows", []) + results["pipeline"].get("rows", [])
     failed = sum(1 for r in rows if r.get("status") == "failed")
     failed += len(results["agreement"].get("failures", []))
-    failed += sum(1 for s in ("agreement", "pipeline") if results[s].get("status") == "failed")
+    sections = ("agreement", "pipeline", "set")
+    failed += sum(1 for s in sections if results.get(s, {}).get("status") == "failed")
     return failed
 
 

@@ -44,7 +44,10 @@ def convert(
         "Keras source. Default: the calibration folder.",
     ),
     int8_io: str = typer.Option(
-        "uint8", "--int8-io", help="Input/output type of the full-int8 model: uint8, int8, float."
+        "int8",
+        "--int8-io",
+        help="Input/output type of the full-int8 model: int8 (default: no QUANTIZE ops at the "
+        "edges, so the whole graph is one XNNPACK partition), uint8 or float.",
     ),
     target: str = typer.Option(
         None,

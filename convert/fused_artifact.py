@@ -265,7 +265,7 @@ def _problems(
             )
     if fmt == "float32":
         for name, dp in entry.max_abs_dp_vs_separate.items():
-            if dp > FLOAT32_EXACT:
+            if not dp <= FLOAT32_EXACT:  # NaN fails too
                 problems.append(
                     f"{name}: the fused float32 output differs from the separate artifact by "
                     f"{dp:.2e} (more than {FLOAT32_EXACT:g})"

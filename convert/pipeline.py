@@ -65,7 +65,7 @@ def convert_models(
     formats: tuple[str, ...] | list[str] = FORMATS,
     calib: Path | str | None = None,
     verify: Path | None = None,
-    int8_io: str = "uint8",
+    int8_io: str = "int8",
     target: str | None = None,
     max_flip_rate: float | None = None,
     unsafe: bool = False,

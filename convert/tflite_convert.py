@@ -75,7 +75,7 @@ def make_converter(
     saved_model: Path,
     fmt: str,
     representative: np.ndarray | None = None,
-    int8_io: str = "uint8",
+    int8_io: str = "int8",
     target: str | None = None,
 ) -> Any:
     """A TFLiteConverter configured for one of float32, float16, dynamic, int8."""
@@ -117,7 +117,7 @@ def convert_to_tflite(
     saved_model: Path,
     fmt: str,
     representative: np.ndarray | None = None,
-    int8_io: str = "uint8",
+    int8_io: str = "int8",
     target: str | None = None,
 ) -> bytes:
     """The .tflite bytes of one format; ConversionError with the converter's last words."""

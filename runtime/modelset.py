@@ -9,6 +9,7 @@ manifest records; `ModelSet.format_reason` says why that one ran.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -189,6 +190,12 @@ class ModelSet:
         return [e.title for e in self._entries]
 
     @property
+    def pixel_inputs(self) -> list[str | None]:
+        """Per interpreter: how resized uint8 pixels are fed ("uint8", "int8"), or None
+        when it takes preprocessed floats."""
+        return [u.pixels for u in self._units]
+
+    @property
     def interpreters(self) -> int:
         """How many interpreters one prediction invokes."""
         return len(self._units)
@@ -214,18 +221,21 @@ class ModelSet:
             out.append(made[unit.key])
         return out
 
+    def _at_once(self, jobs: list[Callable[[], Any]]) -> list[Any]:
+        """Run the jobs, on threads when the set's concurrency says so; results in order."""
+        if self.concurrency != "threads" or len(jobs) < 2:
+            return [job() for job in jobs]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(len(self._units) - 1, thread_name_prefix="hemiface")
+        futures = [self._pool.submit(job) for job in jobs[1:]]
+        return [jobs[0]()] + [f.result() for f in futures]
+
     def run_tensors(self, tensors: list[np.ndarray]) -> list[float]:
         """The probabilities from inputs made by `tensors`, in model order."""
         units = self._units
-        if self.concurrency == "threads" and len(units) > 1:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(len(units) - 1, thread_name_prefix="hemiface")
-            futures = [
-                self._pool.submit(u.run, t) for u, t in zip(units[1:], tensors[1:], strict=True)
-            ]
-            answers = [units[0].run(tensors[0])] + [f.result() for f in futures]
-        else:
-            answers = [u.run(t) for u, t in zip(units, tensors, strict=True)]
+        answers = self._at_once(
+            [functools.partial(u.run, t) for u, t in zip(units, tensors, strict=True)]
+        )
         probs = [0.0] * len(self._entries)
         for unit, values in zip(units, answers, strict=True):
             for position, value in zip(unit.positions, values, strict=True):
@@ -239,8 +249,7 @@ class ModelSet:
     def bare_invokes(self) -> None:
         """Invoke every interpreter once on whatever input it holds (benchmarks: the cost
         of the arithmetic alone, against which the toolkit's overhead is measured)."""
-        for unit in self._units:
-            unit.interpreter.invoke()
+        self._at_once([u.interpreter.invoke for u in self._units])
 
     def close(self) -> None:
         """Stop the worker threads (a set used with concurrency "threads")."""
