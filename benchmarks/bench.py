@@ -158,9 +158,9 @@ def plan_total(config: BenchConfig, manifest: Manifest, selection: Selection) ->
     if "set" in selection.sections:
         total += 1
     if "pipeline" in selection.sections:
-        from hemiface.benchmarks.pipeline_fps import VARIANTS
+        from hemiface.benchmarks.pipeline_fps import variants
 
-        total += len(selection.formats) * len(VARIANTS)
+        total += len(selection.formats) * len(variants(config.quick))
     return total
 
 
@@ -347,6 +347,7 @@ def _pipeline_section(
         config.video,
         fallback_image,
         config.timing.timeout_s,
+        config.quick,
     )
 
 

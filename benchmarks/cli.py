@@ -32,7 +32,10 @@ def bench(
         "agreement always compares with the Keras sources when --keras is given.",
     ),
     quick: bool = typer.Option(
-        False, "--quick", help="A short run: 10 timed runs, 1 thread, <=32 images, 30 frames."
+        False,
+        "--quick",
+        help="A short run: 10 timed runs, 1 thread, <=32 images, 30 frames, the live loop "
+        "before and after only.",
     ),
     n: int = typer.Option(100, "--n", min=1, help="Timed single-image runs per row (at least)."),
     min_time: float = typer.Option(2.0, "--min-time", min=0.0, help="Seconds per row (at least)."),

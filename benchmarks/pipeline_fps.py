@@ -36,6 +36,13 @@ VARIANTS = (
     ("both", True, "both"),
     ("auto", True, "auto"),
 )
+QUICK_VARIANTS = ("before", "auto")  # a quick run (the demo's): the loop before and after
+
+
+def variants(quick: bool) -> list[tuple[str, bool, str]]:
+    return [v for v in VARIANTS if not quick or v[0] in QUICK_VARIANTS]
+
+
 VIDEO_FPS = 30.0
 
 
@@ -156,6 +163,7 @@ def run_pipeline_section(
     video: Path | None = None,
     fallback_image: Path | None = None,
     timeout_s: float = 900.0,
+    quick: bool = False,
 ) -> dict[str, Any]:
     if importlib.util.find_spec("hemiface.runtime.pipeline") is None:
         for fmt in formats:
@@ -175,7 +183,7 @@ def run_pipeline_section(
         origin = f"given video {video}"
     rows = []
     for fmt in formats:
-        for variant, fuse, mode in VARIANTS:
+        for variant, fuse, mode in variants(quick):
             if step:
                 step(f"pipeline {fmt} {variant}")
             spec = {

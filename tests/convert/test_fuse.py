@@ -154,3 +154,42 @@ def test_no_fuse_and_a_rerun_reuse(fused_set, sibling_sources: Path, tmp_path: P
     fused_rows = [r for r in summary.rows if r.file.startswith(FUSED)]
     assert fused_rows and all(r.reused for r in fused_rows)
     assert load_manifest(again).fused == load_manifest(out).fused
+
+
+@pytest.mark.slow
+def test_mobilenetv2_siblings_fuse_at_the_fine_tuning_cut(tmp_path: Path) -> None:
+    """The users' architecture in small (alpha 0.35, 96x96): Rescaling, MobileNetV2 layers
+    flat in the model, global_pool, dropout, droop_side; the sibling changed from
+    block_16_expand up, as the reference recipe fine-tunes."""
+    import keras
+
+    from hemiface.convert.pipeline import convert_models
+    from hemiface.runtime.modelset import load_model_set
+    from hemiface.train.models import build_base_model, calibrate_batchnorm
+
+    rng = np.random.default_rng(0)
+    base = build_base_model("none", input_size=96, alpha=0.35)
+    calibrate_batchnorm(base, rng.integers(0, 256, (8, 96, 96, 3)).astype(np.float32))
+    tuned = keras.models.clone_model(base)
+    tuned.set_weights(base.get_weights())
+    names = [layer.name for layer in tuned.layers]
+    for layer in tuned.layers[names.index("block_16_expand") :]:
+        if isinstance(layer, keras.layers.BatchNormalization) or not layer.get_weights():
+            continue
+        layer.set_weights([w * rng.uniform(0.8, 1.2, w.shape) for w in layer.get_weights()])
+    models = tmp_path / "models"
+    models.mkdir()
+    base.save(models / f"{BASE}.h5")
+    tuned.save(models / f"{TUNED}.h5")
+    summary = convert_models(
+        [models / f"{BASE}.h5", models / f"{TUNED}.h5"], tmp_path / "set", formats=("float32",)
+    )
+    assert not summary.failed
+    (fused,) = load_manifest(tmp_path / "set").fused
+    assert fused.trunk_last_layer == "block_15_add" and fused.passed
+    assert fused.delegate_partitions == 1 and fused.undelegated_ops == []
+    assert max(fused.max_abs_dp_vs_separate.values()) <= 1e-5
+    image = rng.integers(0, 256, (120, 110, 3), dtype=np.uint8)
+    together = load_model_set(tmp_path / "set", "float32", num_threads=1).probabilities(image)
+    apart = load_model_set(tmp_path / "set", "float32", num_threads=1, fuse=False)
+    assert np.max(np.abs(np.subtract(together, apart.probabilities(image)))) <= 1e-5
