@@ -1,7 +1,9 @@
 """A loaded model set: one format of each model, run together on an image, with an ensemble.
 
 `load_model_set` reads the manifest (checksumming every file it will load), picks the
-format, opens one interpreter per model and returns a `ModelSet`. Without `fmt` it picks
+format, opens one interpreter per model (one per fused artifact for the models it serves:
+their shared trunk runs once) and returns a `ModelSet`, which runs its interpreters one
+after the other or at once on threads. Without `fmt` it picks
 the fastest format whose verification passed for every selected model, by the latency the
 manifest records; `ModelSet.format_reason` says why that one ran.
 """
@@ -201,7 +203,7 @@ class ModelSet:
         return len(self._units)
 
     def describe(self) -> str:
-        """E.g. "float32, fused Base+Fine-tuned + CNN, 2 interpreters at once"."""
+        """E.g. "fused Base+Fine-tuned + CNN; 2 interpreter(s) at once"."""
         parts = [f"fused {'+'.join(m.title for m in r.models)}" for r in self.fused]
         parts += [c.entry.title for c in self.classifiers]
         mode = "at once" if self.concurrency == "threads" else "one after the other"
