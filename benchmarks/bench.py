@@ -138,7 +138,27 @@ def _machine_facts() -> dict[str, Any]:
 
     facts = collect_info()
     facts["load_average"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    facts["cpu_flags"] = cpu_flags()
     return facts
+
+
+# The instruction sets that decide int8 against float32 speed (x86: VNNI does int8 dot
+# products in one instruction; Arm: the dot-product extension "asimddp").
+SPEED_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "asimd", "asimddp", "i8mm")
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> list[str]:
+    """Which of SPEED_FLAGS the CPU has (empty where /proc/cpuinfo cannot be read)."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return []
+    found: set[str] = set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            found.update(value.split())
+    return [flag for flag in SPEED_FLAGS if flag in found]
 
 
 def plan_total(config: BenchConfig, manifest: Manifest, selection: Selection) -> int:

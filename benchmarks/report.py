@@ -57,7 +57,8 @@ def render_report(results: dict[str, Any]) -> str:
         f"Command: `{results['command']}`  ",
         f"Run: {results['created_utc']}, {results.get('duration_s', 0):.0f} s.  ",
         f"Machine: {machine.get('cpu_model')}, {machine.get('logical_cpus')} logical CPUs "
-        f"({machine.get('physical_cores')} cores), load average at start "
+        f"({machine.get('physical_cores')} cores), CPU flags "
+        f"{', '.join(machine.get('cpu_flags') or []) or 'unknown'}, load average at start "
         f"{_fmt((machine.get('load_average') or [None])[0])}; Python {machine.get('python')}, "
         f"TensorFlow {machine.get('tensorflow')}, Keras {machine.get('keras')}, "
         f"interpreters {machine.get('interpreter_backends')}, numpy {machine.get('numpy')}, "

@@ -160,3 +160,15 @@ def test_bench_set_section_and_partitions(fused_set, tmp_path: Path) -> None:  #
     assert any(line.startswith("Set of 3 models, float32 fused") for line in results["headline"])
     report = (out / "report.md").read_text()
     assert "## The set as a whole" in report and "## Delegate partitions" in report
+
+
+def test_cpu_flags_read_x86_and_arm(tmp_path: Path) -> None:
+    from hemiface.benchmarks.bench import cpu_flags
+
+    x86 = tmp_path / "x86"
+    x86.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 fma avx512_vnni\n\n")
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd evtstrm asimddp\n\n")
+    assert cpu_flags(x86) == ["avx2", "fma", "avx512_vnni"]
+    assert cpu_flags(arm) == ["asimd", "asimddp"]
+    assert cpu_flags(tmp_path / "missing") == []
