@@ -172,3 +172,23 @@ def test_cpu_flags_read_x86_and_arm(tmp_path: Path) -> None:
     assert cpu_flags(x86) == ["avx2", "fma", "avx512_vnni"]
     assert cpu_flags(arm) == ["asimd", "asimddp"]
     assert cpu_flags(tmp_path / "missing") == []
+
+
+def test_int8_io_comparison(sibling_sources: Path, tmp_path: Path) -> None:
+    from hemiface.benchmarks.int8_io import main
+
+    images = sibling_sources / "images"
+    model = sibling_sources / "models" / "cnn_stroke_model.keras"
+    assert (
+        main([str(model), "--calib", str(images), "--verify", str(images), "--out", str(tmp_path)])
+        == 0
+    )
+    rows = {r["io"]: r for r in json.loads((tmp_path / "int8_io.json").read_text())["rows"]}
+    assert set(rows) == {"int8", "uint8"}
+    assert rows["int8"]["pixels"] == "int8" and rows["uint8"]["pixels"] == "uint8"
+    assert rows["int8"]["undelegated_ops"] == [] and "QUANTIZE" in rows["uint8"]["undelegated_ops"]
+    # The same quantization shifted by 128: the same answers.
+    assert rows["int8"]["agreement"] == rows["uint8"]["agreement"]
+    assert rows["int8"]["max_abs_dp"] == pytest.approx(rows["uint8"]["max_abs_dp"], abs=1e-6)
+    assert all(r["bare_ms"] > 0 and r["whole_ms"] >= r["bare_ms"] * 0.5 for r in rows.values())
+    assert "int8/uint8" in (tmp_path / "int8_io.md").read_text()
