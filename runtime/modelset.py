@@ -20,8 +20,14 @@ import numpy as np
 
 from hemiface.runtime.backends import resolve_backend
 from hemiface.runtime.classifier import TFLiteClassifier
-from hemiface.runtime.errors import ManifestError
-from hemiface.runtime.manifest import FORMATS, Manifest, ModelEntry, load_manifest
+from hemiface.runtime.errors import BackendError, ManifestError
+from hemiface.runtime.manifest import (
+    FORMATS,
+    Manifest,
+    ModelEntry,
+    load_manifest,
+    read_consistently,
+)
 from hemiface.runtime.preprocess import resize_for_model, to_tensor
 
 # When the manifest holds no verification figures, prefer the formats that are usually
@@ -210,11 +216,27 @@ def load_model_set(
     """Open one format of every model (or of `only`) of the model set in `folder`.
 
     Model files are checksummed before they reach the interpreter; a mismatch, a newer
-    manifest schema, an unknown model or format raise ManifestError / BackendError.
+    manifest schema, an unknown model or format raise ManifestError / BackendError. The
+    models come from one version of the set: when a convert publishes a new version while
+    this reads, the new one is read whole (`read_consistently`).
     """
     folder = Path(folder)
     if fmt is not None and fmt not in FORMATS:
         raise ManifestError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    if num_threads is not None and num_threads < 1:
+        raise BackendError(f"--threads must be 1 or more (got {num_threads})")
+    return read_consistently(
+        folder, lambda: _open_model_set(folder, fmt, only, backend, num_threads)
+    )
+
+
+def _open_model_set(
+    folder: Path,
+    fmt: str | None,
+    only: list[str] | None,
+    backend: str | None,
+    num_threads: int | None,
+) -> ModelSet:
     manifest = load_manifest(folder, check_files=False)
     names = manifest.names()
     if not names:
