@@ -20,7 +20,7 @@ import numpy as np
 
 from hemiface.runtime.backends import resolve_backend
 from hemiface.runtime.classifier import TFLiteClassifier
-from hemiface.runtime.errors import BackendError, ManifestError
+from hemiface.runtime.errors import BackendError, HemifaceError, ManifestError
 from hemiface.runtime.manifest import (
     FORMATS,
     Manifest,
@@ -158,7 +158,10 @@ class ModelSet:
         return [c.entry.title for c in self.classifiers]
 
     def probabilities(self, rgb: np.ndarray) -> list[float]:
-        """P(positive label) of each model for one RGB uint8 image (any size)."""
+        """P(positive label) of each model for one RGB uint8 image (any size).
+
+        An interpreter that fails on the input raises HemifaceError naming the model file.
+        """
         tensors: dict[tuple[Any, ...], np.ndarray] = {}
         probs = []
         for classifier, (key, pixels, io) in zip(self.classifiers, self._plan, strict=True):
@@ -170,10 +173,16 @@ class ModelSet:
                     tensors[key] = np.ascontiguousarray(resized, dtype=np.uint8)[np.newaxis]
                 else:
                     tensors[key] = to_tensor(rgb, spec)
-            if pixels:
-                probs.append(_predict_pixels(classifier, tensors[key], io))
-            else:
-                probs.append(classifier.predict_one(tensors[key]))
+            try:
+                if pixels:
+                    probs.append(_predict_pixels(classifier, tensors[key], io))
+                else:
+                    probs.append(classifier.predict_one(tensors[key]))
+            except (RuntimeError, ValueError) as exc:
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise HemifaceError(
+                    f"{self.folder / classifier.entry.file}: the interpreter failed ({first})"
+                ) from None
         return probs
 
     def combine(self, probs: Sequence[float]) -> SetPrediction:
