@@ -75,7 +75,10 @@ class ModelWork:
 
     def saved_model(self) -> Path:
         if self._saved_model is None:
-            folder = self.workdir / f"savedmodel-{self.model.name}"
+            # TensorFlow reads the variables back through a glob pattern: a name with
+            # "[" or "*" in it would match nothing, so the folder gets a name without.
+            digest = hashlib.sha256(self.model.name.encode("utf-8")).hexdigest()[:12]
+            folder = self.workdir / f"savedmodel-{digest}"
             self._saved_model = export_saved_model(self.model.model, folder)
         return self._saved_model
 

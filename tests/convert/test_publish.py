@@ -166,3 +166,17 @@ def test_a_reader_that_meets_a_publish_reads_the_new_set(models_dir, other_model
     (tmp_path / stale.file).unlink()
     with pytest.raises(ManifestError, match="is missing"):
         read_consistently(tmp_path, lambda: check_model_file(tmp_path, stale))
+
+
+def test_names_and_folders_with_markup_print_as_they_are(models_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from hemiface.cli import app
+
+    model = tmp_path / "[left]tiny.keras"
+    model.write_bytes((models_dir / "tiny.keras").read_bytes())
+    out = tmp_path / "set[" / "x]"  # a path that holds "[/x]"
+    result = CliRunner().invoke(app, ["convert", str(model), "--out", str(out), "-f", "float32"])
+    assert result.exit_code == 0, result.output
+    assert "[left]tiny" in result.stdout and f"manifest: {out / MANIFEST_NAME}" in result.stdout
+    assert "[/x]" in str(out)
