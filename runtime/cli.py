@@ -48,8 +48,10 @@ def _check_figure_option(figure: Path) -> None:
 
 
 def _check_common(threads: int | None, margin: float) -> None:
-    if threads is not None and threads < 1:
-        raise HemifaceError(f"--threads must be 1 or more (got {threads})")
+    from hemiface.runtime.modelset import MAX_THREADS
+
+    if threads is not None and not 1 <= threads <= MAX_THREADS:
+        raise HemifaceError(f"--threads must be 1 to {MAX_THREADS} (got {threads})")
     if not 0.0 <= margin <= 2.0:
         raise HemifaceError(f"--margin must be between 0 and 2, a share of the face box ({margin})")
 

@@ -33,6 +33,9 @@ from hemiface.runtime.preprocess import resize_for_model, to_tensor
 # When the manifest holds no verification figures, prefer the formats that are usually
 # fastest on CPU (FACTS.md: full int8 < float32 < float16 ~ float32 < dynamic on x86).
 UNVERIFIED_PREFERENCE = ("int8", "float32", "float16", "dynamic")
+# More interpreter threads than this buys nothing; 100000 made the process run out of
+# threads and crash.
+MAX_THREADS = 64
 
 
 @contextlib.contextmanager
@@ -232,8 +235,8 @@ def load_model_set(
     folder = Path(folder)
     if fmt is not None and fmt not in FORMATS:
         raise ManifestError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    if num_threads is not None and num_threads < 1:
-        raise BackendError(f"--threads must be 1 or more (got {num_threads})")
+    if num_threads is not None and not 1 <= num_threads <= MAX_THREADS:
+        raise BackendError(f"--threads must be 1 to {MAX_THREADS} (got {num_threads})")
     return read_consistently(
         folder, lambda: _open_model_set(folder, fmt, only, backend, num_threads)
     )

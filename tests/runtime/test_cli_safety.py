@@ -159,7 +159,8 @@ def test_run_refuses_to_record_over_an_input_and_bad_camera_numbers(
         (["--record", tmp_path / "out.txt"], "--record writes .mp4"),
         (["--camera", "-1"], "--camera must be a camera index"),
         (["--max-frames", "0"], "--max-frames must be 1 or more"),
-        (["--threads", "-1"], "--threads must be 1 or more"),
+        (["--threads", "-1"], "--threads must be 1 to 64"),
+        (["--threads", "100000"], "--threads must be 1 to 64"),
         (["--margin", "-3"], "--margin must be between 0 and 2"),
         (["--width", "0"], "--width and --height"),
     ]
