@@ -28,6 +28,7 @@ again.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -146,9 +147,11 @@ class ModelSetTransaction:
         self.staging = self.out  # set on enter
         self.notes: list[str] = []  # what was cleaned up after an interrupted run
         self._lock_fd: int | None = None
+        self._open = False
 
     def __enter__(self) -> ModelSetTransaction:
         self._lock_fd = _acquire_lock(self.out)
+        self._open = True
         try:
             self._recover()
             self.staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.out))
@@ -170,6 +173,7 @@ class ModelSetTransaction:
             self._release()
 
     def _release(self) -> None:
+        self._open = False
         if self._lock_fd is not None:
             _release_lock(self.out, self._lock_fd)
             self._lock_fd = None
@@ -201,7 +205,7 @@ class ModelSetTransaction:
         Entries whose file is in the staging folder get their final file name here
         (`entry.file` is updated); other entries must name files already in the set.
         """
-        if self._lock_fd is None:
+        if not self._open:
             raise RuntimeError("commit outside the transaction")
         out = self.out
         live = _live_files(out) or {}
@@ -303,7 +307,9 @@ def _acquire_lock(out: Path) -> int | None:
             raise HemifaceError(f"{path}: cannot create the lock file ({exc.strerror})") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+                return fd  # a file system without locks: go on unlocked, as without fcntl
             holder = _lock_holder(fd)
             os.close(fd)
             raise ModelSetBusyError(

@@ -444,7 +444,11 @@ def _from_json(cls: Any, value: Any, where: str) -> Any:
         for key in value:
             if key not in known:
                 close = difflib.get_close_matches(str(key), known, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                hint = (
+                    f"; did you mean {close[0]!r}?"
+                    if close
+                    else " (a typo, or a manifest from a newer hemiface?)"
+                )
                 raise _SchemaError(f"{_join(where, str(key))}: unknown field{hint}")
         kwargs = {}
         for f in dataclasses.fields(cls):
