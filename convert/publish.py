@@ -195,8 +195,9 @@ class ModelSetTransaction:
                 stale += 1
         if removed or stale:
             self.notes.append(
-                f"an earlier convert into {self.out} was interrupted: removed {removed} file(s) "
-                f"it had not published and {stale} staging folder(s) or temporary file(s)"
+                f"an earlier convert into {self.out} was interrupted: removed {removed} "
+                f"model file(s) no manifest names and {stale} staging folder(s) or temporary "
+                "file(s)"
             )
 
     def commit(self, manifest: Manifest) -> Path:

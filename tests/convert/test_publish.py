@@ -141,7 +141,7 @@ def test_a_journal_after_the_swap_deletes_what_only_the_old_manifest_named(
         json.dumps({"adding": [moved.name], "removing": [old.rows[0].file]})
     )
     with ModelSetTransaction(tmp_path) as transaction:
-        assert transaction.notes and "removed 1 file" in transaction.notes[0]
+        assert transaction.notes and "removed 1 model file" in transaction.notes[0]
     assert not (tmp_path / old.rows[0].file).exists() and moved.exists()
     assert _set_of(tmp_path) == {("tiny", "float32", new.rows[0].sha256)}
 
