@@ -57,6 +57,7 @@ def bench(
     import os
 
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from hemiface.benchmarks.bench import BenchConfig, command_line, quick_timing, run_bench
@@ -115,15 +116,15 @@ def bench(
             if state["started"]:
                 progress.advance(task)
             state["started"] = True
-            progress.update(task, description=description)
+            progress.update(task, description=escape(description))
 
         results = run_bench(config, step, lambda total: progress.update(task, total=total))
         progress.advance(task)
     written = write_outputs(results, out, plots)
     for line in results["headline"]:
-        console.print(f"  {line}", highlight=False)
+        console.print(f"  {line}", highlight=False, markup=False)
     failed = count_failures(results)
-    console.print(f"wrote {', '.join(str(p) for p in written)}", highlight=False)
+    console.print(f"wrote {', '.join(str(p) for p in written)}", highlight=False, markup=False)
     if failed:
         console.print(f"[bold red]{failed} row(s) failed[/]; see report.md")
         raise typer.Exit(1)

@@ -453,6 +453,7 @@ def demo(
     # purpose); our own progress display and summary are what the terminal should show.
     logging.getLogger("absl").setLevel(logging.ERROR)
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console()
@@ -471,12 +472,12 @@ def demo(
         current = {"stage": STAGES[0][0]}
 
         def progress(what: str, done: int, total: int) -> None:
-            bar.update(task, description=what, completed=done, total=max(total, 1),
+            bar.update(task, description=escape(what), completed=done, total=max(total, 1),
                        stage=current["stage"])  # fmt: skip
 
         def on_stage(result: StageResult) -> None:
             colour = {"ok": "green", "failed": "red", "skipped": "yellow"}[result.status]
-            detail = f" - {result.detail}" if result.detail else ""
+            detail = f" - {escape(result.detail)}" if result.detail else ""
             bar.console.print(
                 f"[{colour}]{result.status:>7}[/] {result.name} ({result.seconds:.1f} s){detail}"
             )
@@ -494,7 +495,8 @@ def demo(
     console.print(
         f"\n{len(results) - len(failed)}/{len(results)} stages succeeded in "
         f"{time.perf_counter() - started:.0f} s. Walk-through: {out / 'index.md'} "
-        f"and {out / 'index.html'}"
+        f"and {out / 'index.html'}",
+        markup=False,
     )
     if failed:
         raise typer.Exit(code=1)

@@ -20,13 +20,22 @@ import numpy as np
 
 from hemiface.runtime.backends import resolve_backend
 from hemiface.runtime.classifier import TFLiteClassifier
-from hemiface.runtime.errors import ManifestError
-from hemiface.runtime.manifest import FORMATS, Manifest, ModelEntry, load_manifest
+from hemiface.runtime.errors import BackendError, HemifaceError, ManifestError
+from hemiface.runtime.manifest import (
+    FORMATS,
+    Manifest,
+    ModelEntry,
+    load_manifest,
+    read_consistently,
+)
 from hemiface.runtime.preprocess import resize_for_model, to_tensor
 
 # When the manifest holds no verification figures, prefer the formats that are usually
 # fastest on CPU (FACTS.md: full int8 < float32 < float16 ~ float32 < dynamic on x86).
 UNVERIFIED_PREFERENCE = ("int8", "float32", "float16", "dynamic")
+# More interpreter threads than this buys nothing; 100000 made the process run out of
+# threads and crash.
+MAX_THREADS = 64
 
 
 @contextlib.contextmanager
@@ -152,7 +161,10 @@ class ModelSet:
         return [c.entry.title for c in self.classifiers]
 
     def probabilities(self, rgb: np.ndarray) -> list[float]:
-        """P(positive label) of each model for one RGB uint8 image (any size)."""
+        """P(positive label) of each model for one RGB uint8 image (any size).
+
+        An interpreter that fails on the input raises HemifaceError naming the model file.
+        """
         tensors: dict[tuple[Any, ...], np.ndarray] = {}
         probs = []
         for classifier, (key, pixels, io) in zip(self.classifiers, self._plan, strict=True):
@@ -164,10 +176,16 @@ class ModelSet:
                     tensors[key] = np.ascontiguousarray(resized, dtype=np.uint8)[np.newaxis]
                 else:
                     tensors[key] = to_tensor(rgb, spec)
-            if pixels:
-                probs.append(_predict_pixels(classifier, tensors[key], io))
-            else:
-                probs.append(classifier.predict_one(tensors[key]))
+            try:
+                if pixels:
+                    probs.append(_predict_pixels(classifier, tensors[key], io))
+                else:
+                    probs.append(classifier.predict_one(tensors[key]))
+            except (RuntimeError, ValueError) as exc:
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise HemifaceError(
+                    f"{self.folder / classifier.entry.file}: the interpreter failed ({first})"
+                ) from None
         return probs
 
     def combine(self, probs: Sequence[float]) -> SetPrediction:
@@ -210,11 +228,27 @@ def load_model_set(
     """Open one format of every model (or of `only`) of the model set in `folder`.
 
     Model files are checksummed before they reach the interpreter; a mismatch, a newer
-    manifest schema, an unknown model or format raise ManifestError / BackendError.
+    manifest schema, an unknown model or format raise ManifestError / BackendError. The
+    models come from one version of the set: when a convert publishes a new version while
+    this reads, the new one is read whole (`read_consistently`).
     """
     folder = Path(folder)
     if fmt is not None and fmt not in FORMATS:
         raise ManifestError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    if num_threads is not None and not 1 <= num_threads <= MAX_THREADS:
+        raise BackendError(f"--threads must be 1 to {MAX_THREADS} (got {num_threads})")
+    return read_consistently(
+        folder, lambda: _open_model_set(folder, fmt, only, backend, num_threads)
+    )
+
+
+def _open_model_set(
+    folder: Path,
+    fmt: str | None,
+    only: list[str] | None,
+    backend: str | None,
+    num_threads: int | None,
+) -> ModelSet:
     manifest = load_manifest(folder, check_files=False)
     names = manifest.names()
     if not names:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -65,7 +66,7 @@ def train(
         task = bar.add_task("starting", total=1)
 
         def progress(stage: str, done: int, total: int) -> None:
-            bar.update(task, description=stage, completed=done, total=total)
+            bar.update(task, description=escape(stage), completed=done, total=total)
 
         if recipe is not None:
             from hemiface.train.recipe import build_recipe, recipe_named
@@ -83,19 +84,19 @@ def train(
 
         report = train_all(data, out, quick=quick, weights=weights, force=force,
                            progress=progress)  # fmt: skip
-    table = Table(title=f"hemiface train: {out}")
+    table = Table(title=escape(f"hemiface train: {out}"))
     for column in ("model", "status", "test acc", "ROC AUC", "flip cons.", "train s"):
         table.add_column(column)
     for m in report.models:
         metrics = m.metrics
-        table.add_row(m.title, m.status,
+        table.add_row(escape(m.title), escape(m.status),
                       f"{metrics.accuracy:.3f}" if metrics else "-",
                       f"{metrics.roc_auc:.3f}" if metrics else "-",
                       f"{metrics.flip_consistency:.3f}" if metrics else "-",
                       f"{m.train_time_s:.0f}")  # fmt: skip
     console.print(table)
-    console.print(f"MobileNetV2 weights: {report.weights_used}")
-    console.print(f"wall time {report.wall_time_s:.0f} s; report: {out / REPORT_MD}")
+    console.print(f"MobileNetV2 weights: {report.weights_used}", markup=False)
+    console.print(f"wall time {report.wall_time_s:.0f} s; report: {out / REPORT_MD}", markup=False)
 
 
 def _print_heldout(console: Console, summary: dict) -> None:
