@@ -278,7 +278,7 @@ def _stage_explain(ctx: DemoContext) -> dict[str, Any]:
     for index, (image, truth) in enumerate(images):
         folder = ctx.out / "explain" / truth.lower()
         ctx.progress(f"explaining a {truth} test image", index, len(images))
-        report = explain_image(image, ctx.models, folder, steps=64, session=session)
+        report = explain_image(image, ctx.models, folder, steps="auto", session=session)
         outputs[truth] = {
             "image": str(image),
             "figure": report.files.get("comparison"),
@@ -290,6 +290,7 @@ def _stage_explain(ctx: DemoContext) -> dict[str, Any]:
                     "predicted": m.predicted,
                     "explained": m.explained,
                     "completeness_error": m.completeness_error,
+                    "steps": m.steps,
                     "laterality": m.laterality.get("points_to_patient_side"),
                     "mask_ratio": (m.mask or {}).get("ratio_to_area_share"),
                 }

@@ -70,7 +70,7 @@ class BackboneRecipe:
     val_images: int = 600
     batch_size: int = 32
     stages: tuple[Stage, ...] = (
-        Stage(96, 4000, 2e-3, warmup_steps=150),
+        Stage(96, 3000, 2e-3, warmup_steps=150),
         Stage(224, 300, 5e-4),
     )
     batchnorm_momentum: float = 0.99
