@@ -54,7 +54,6 @@ def bench(
 ) -> None:
     """Benchmark every model x engine x format: latency, memory, cold start, agreement, FPS."""
     params = dict(locals())
-    import os
 
     from rich.console import Console
     from rich.markup import escape
@@ -84,7 +83,9 @@ def bench(
         from hemiface.runtime.errors import require_matplotlib
 
         require_matplotlib("bench")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from hemiface.convert.keras_io import quiet_tensorflow
+
+    quiet_tensorflow()
     config = BenchConfig(
         tflite_dir=tflite,
         out_dir=out,

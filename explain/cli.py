@@ -5,7 +5,6 @@ TensorFlow is imported only inside the command, after `require_tensorflow`.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -106,7 +105,9 @@ def explain(
     """Integrated Gradients of each model on IMAGE: overlays, a comparison figure, explain.json."""
     require_tensorflow("explain")
     require_matplotlib("explain")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from hemiface.convert.keras_io import quiet_tensorflow
+
+    quiet_tensorflow()
     from rich.console import Console
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn

@@ -449,7 +449,9 @@ def demo(
     """Run the whole toolkit on built-in synthetic faces: data, train, convert, run, explain,
     bench, and a walk-through (OUT/index.md, OUT/index.html)."""
     require_tensorflow("demo")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from hemiface.convert.keras_io import quiet_tensorflow
+
+    quiet_tensorflow()
     # Keras warns through absl (e.g. "saving as HDF5 is legacy": the users' format, on
     # purpose); our own progress display and summary are what the terminal should show.
     logging.getLogger("absl").setLevel(logging.ERROR)

@@ -4,7 +4,6 @@ three reference models (needs TensorFlow)."""
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import typer
@@ -48,7 +47,9 @@ def train(
     require_tensorflow("train")
     if (data is None) == (recipe is None):
         raise HemifaceError("give either a DATA folder or --recipe NAME (not both)")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from hemiface.convert.keras_io import quiet_tensorflow
+
+    quiet_tensorflow()
     import absl.logging
 
     absl.logging.set_verbosity(absl.logging.ERROR)
