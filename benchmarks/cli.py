@@ -57,9 +57,9 @@ def bench(
 ) -> None:
     """Benchmark every model x engine x format: latency, memory, cold start, agreement, FPS."""
     params = dict(locals())
-    import os
 
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from hemiface.benchmarks.bench import BenchConfig, command_line, quick_timing, run_bench
@@ -86,7 +86,9 @@ def bench(
         from hemiface.runtime.errors import require_matplotlib
 
         require_matplotlib("bench")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from hemiface.convert.keras_io import quiet_tensorflow
+
+    quiet_tensorflow()
     config = BenchConfig(
         tflite_dir=tflite,
         out_dir=out,
@@ -118,15 +120,15 @@ def bench(
             if state["started"]:
                 progress.advance(task)
             state["started"] = True
-            progress.update(task, description=description)
+            progress.update(task, description=escape(description))
 
         results = run_bench(config, step, lambda total: progress.update(task, total=total))
         progress.advance(task)
     written = write_outputs(results, out, plots)
     for line in results["headline"]:
-        console.print(f"  {line}", highlight=False)
+        console.print(f"  {line}", highlight=False, markup=False)
     failed = count_failures(results)
-    console.print(f"wrote {', '.join(str(p) for p in written)}", highlight=False)
+    console.print(f"wrote {', '.join(str(p) for p in written)}", highlight=False, markup=False)
     if failed:
         console.print(f"[bold red]{failed} row(s) failed[/]; see report.md")
         raise typer.Exit(1)

@@ -85,7 +85,10 @@ class ModelWork:
 
     def saved_model(self) -> Path:
         if self._saved_model is None:
-            folder = self.workdir / f"savedmodel-{self.model.name}"
+            # TensorFlow reads the variables back through a glob pattern: a name with
+            # "[" or "*" in it would match nothing, so the folder gets a name without.
+            digest = hashlib.sha256(self.model.name.encode("utf-8")).hexdigest()[:12]
+            folder = self.workdir / f"savedmodel-{digest}"
             self._saved_model = export_saved_model(self.model.model, folder)
         return self._saved_model
 
@@ -118,13 +121,17 @@ class ModelWork:
         max_flip_rate: float | None,
     ) -> tuple[ModelEntry, ConversionRow]:
         name = self.model.name
+        # The name in the staging folder and the cache's key; publishing may give the file
+        # another name (the manifest says which), so a reused artifact keeps its own.
         file = f"{name}.{fmt}.tflite"
         key = self.work_key(fmt, int8_io, target)
         verify_key = self.verify_key(max_flip_rate)
         prev = _find_entry(previous, name, fmt)
         cached = cache.get(file, {})
-        content = _reusable_content(out / file, prev, cached, key)
+        content = _reusable_content(out, prev, cached, key)
         reused = content is not None
+        if reused and prev is not None:
+            file = prev.file
         seconds = 0.0
         if content is None:
             start = time.perf_counter()
@@ -174,7 +181,7 @@ class ModelWork:
                 positive_index=entry.labels.index(entry.positive_label),
                 max_flip_rate=max_flip_rate,
             )
-        cache[file] = {"key": key, "sha256": sha, "verify": verify_key}
+        cache[f"{name}.{fmt}.tflite"] = {"key": key, "sha256": sha, "verify": verify_key}
         problems = []
         if target is not None:
             problem = compat.target_problem(report, target)
@@ -214,13 +221,13 @@ def _find_entry(manifest: Manifest | None, name: str, fmt: str) -> ModelEntry | 
 
 
 def _reusable_content(
-    path: Path, prev: ModelEntry | None, cached: dict[str, str], key: str
+    out: Path, prev: ModelEntry | None, cached: dict[str, str], key: str
 ) -> bytes | None:
     """The existing artifact's bytes when it was made from the same inputs and is intact."""
     if prev is None or cached.get("key") != key or cached.get("sha256") != prev.sha256:
         return None
     try:
-        content = path.read_bytes()
+        content = (out / prev.file).read_bytes()
     except OSError:
         return None
     return content if hashlib.sha256(content).hexdigest() == prev.sha256 else None

@@ -87,6 +87,7 @@ def convert(
     its source, check which interpreters load it, and write the model set's manifest."""
     require_tensorflow("convert")
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from hemiface.convert.keras_io import quiet_tensorflow
@@ -107,7 +108,7 @@ def convert(
         task = bar.add_task("loading models", total=None)
 
         def progress(message: str, done: int, total: int) -> None:
-            bar.update(task, description=message, completed=done, total=total)
+            bar.update(task, description=escape(message), completed=done, total=total)
 
         summary = convert_models(
             models,
@@ -133,12 +134,14 @@ def convert(
         stdout = stdout if stdout.is_terminal else Console(width=140)
         stdout.print(summary_table(summary))
         for note in summary.notes:
-            stdout.print(f"note: {note}", highlight=False)
-        stdout.print(f"manifest: {summary.manifest}", highlight=False)
+            stdout.print(f"note: {note}", highlight=False, markup=False)
+        stdout.print(f"manifest: {summary.manifest}", highlight=False, markup=False)
     if summary.failed:
         for row in summary.rows:
             for problem in row.problems:
-                console.print(f"[bold red]failed:[/] {row.file}: {problem}", highlight=False)
+                console.print(
+                    f"[bold red]failed:[/] {escape(row.file)}: {escape(problem)}", highlight=False
+                )
         raise typer.Exit(1)
 
 

@@ -100,16 +100,18 @@ def fused_artifact(
     max_flip_rate: float | None,
 ) -> tuple[FusedEntry, list[ConversionRow]]:
     """The fused artifact of one format: its manifest entry and one summary row per model."""
-    file = f"{work.name}.{fmt}.tflite"
+    # The name in the staging folder and the cache's key; publishing may give the file
+    # another name (the manifest says which), so a reused artifact keeps its own.
+    file = plain = f"{work.name}.{fmt}.tflite"
     key = work.key(fmt, int8_io, target)
     first = work.works[0]
-    prev = next(
-        (f for f in (previous.fused if previous else []) if f.file == file and f.format == fmt),
-        None,
-    )
-    cached = cache.get(file, {})
-    content = _reusable(out / file, prev, cached, key)
+    olds = previous.fused if previous else []
+    prev = next((f for f in olds if f.name == work.name and f.format == fmt), None)
+    cached = cache.get(plain, {})
+    content = _reusable(out, prev, cached, key)
     reused = content is not None
+    if reused and prev is not None:
+        file = prev.file
     seconds = 0.0
     if content is None:
         start = time.perf_counter()
@@ -158,7 +160,7 @@ def fused_artifact(
         entry.max_abs_dp_vs_separate = prev.max_abs_dp_vs_separate
     else:
         _verify(work, entry, content, fmt, separate, max_flip_rate)
-    cache[file] = {"key": key, "sha256": sha, "verify": verify_key}
+    cache[plain] = {"key": key, "sha256": sha, "verify": verify_key}
     problems = _problems(entry, fmt, report, target, max_flip_rate)
     entry.passed = not problems
     rows = [
@@ -273,13 +275,11 @@ def _problems(
     return problems
 
 
-def _reusable(
-    path: Path, prev: FusedEntry | None, cached: dict[str, str], key: str
-) -> bytes | None:
+def _reusable(out: Path, prev: FusedEntry | None, cached: dict[str, str], key: str) -> bytes | None:
     if prev is None or cached.get("key") != key or cached.get("sha256") != prev.sha256:
         return None
     try:
-        content = path.read_bytes()
+        content = (out / prev.file).read_bytes()
     except OSError:
         return None
     return content if hashlib.sha256(content).hexdigest() == prev.sha256 else None
@@ -288,13 +288,14 @@ def _reusable(
 def merge_fused(
     previous: Manifest | None, entries: list[FusedEntry], models: list[ModelEntry]
 ) -> list[FusedEntry]:
-    """New fused entries replace old ones of the same file; old ones stay only while every
-    model they serve is still in the set, of the same format, from the same source."""
+    """New fused entries replace old ones of the same name and format; old ones stay only
+    while every model they serve is still in the set, of the same format, from the same
+    source."""
     sources = {(m.name, m.format): m.source.sha256 if m.source else "" for m in models}
-    new_files = {e.file for e in entries}
+    new_keys = {(e.name, e.format) for e in entries}
     kept = []
     for old in previous.fused if previous else []:
-        if old.file in new_files:
+        if (old.name, old.format) in new_keys:
             continue
         if all(
             o.source is not None and sources.get((o.model, old.format)) == o.source.sha256

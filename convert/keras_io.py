@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -47,8 +49,19 @@ class LoadedModel:
         return int(shape[0]), int(shape[1]), int(shape[2])
 
 
+# What TensorFlow's native libraries print on import whatever TF_CPP_MIN_LOG_LEVEL says
+# (absl logs before its InitializeLog: oneDNN and CUDA-stub notices of the `tensorflow`
+# wheel): absl's own preamble and lines in its "I0000 00:00:... file.cc:N] " layout.
+_IMPORT_NOISE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\)"
+    r"|[IWEF]\d{4} [\d:.]+ +\d+ \S+:\d+\] )"
+)
+
+
 def quiet_tensorflow() -> None:
-    """Keep TensorFlow's C++ and absl log noise off the terminal; call before importing TF."""
+    """Keep TensorFlow's C++ and absl log noise off the terminal: call before anything
+    imports TensorFlow. Imports it with the native stderr captured, then passes on every
+    captured line that is not import-time log noise (a real error still shows)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         import absl.logging
@@ -56,6 +69,24 @@ def quiet_tensorflow() -> None:
         absl.logging.set_verbosity(absl.logging.ERROR)
     except ImportError:
         pass
+    if "tensorflow" in sys.modules:
+        return
+    with tempfile.TemporaryFile() as sink:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        sink.seek(0)
+        captured = sink.read().decode("utf-8", errors="replace")
+    kept = [
+        line for line in captured.splitlines() if line.strip() and not _IMPORT_NOISE.match(line)
+    ]
+    if kept:
+        sys.stderr.write("\n".join(kept) + "\n")
 
 
 def import_keras() -> Any:

@@ -5,9 +5,11 @@ Order of work, chosen so that bad input never leaves anything half-written:
 2. read the calibration / verification images (DatasetError when empty or unreadable);
 3. per model and format: convert (or reuse a valid earlier artifact), read its ops, load it
    in every reachable interpreter, verify it against the Keras model;
-4. new artifacts are written into a staging folder inside OUT, then renamed into place,
-   and the manifest is written last (atomically). A failure before that removes the
-   staging folder and leaves OUT as it was.
+4. the whole run holds the model set's lock; new artifacts are written into a staging
+   folder inside OUT and published as one transaction (`publish.ModelSetTransaction`): new
+   files under names the live manifest does not use, the manifest swapped last, the files
+   only the old manifest named deleted after. Readers see the old set or the new one,
+   whatever stops this run and whenever.
 A cache file in OUT records, per artifact, a key of everything its bytes depend on
 (source sha256, format, options, calibration tensors, TF version); a re-run with the same
 key and an unchanged file reuses the artifact and its verification.
@@ -16,7 +18,6 @@ key and an unchanged file reuses the artifact and its verification.
 from __future__ import annotations
 
 import json
-import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -31,9 +32,10 @@ from hemiface.convert.calibration import (
     load_image_set,
     resolve_calibration,
 )
-from hemiface.convert.detector import publish_detectors, stage_detectors
+from hemiface.convert.detector import stage_detectors
 from hemiface.convert.fused_artifact import fuse_models, merge_fused
 from hemiface.convert.keras_io import LoadedModel, load_keras_model
+from hemiface.convert.publish import ModelSetTransaction
 from hemiface.convert.summary import TITLES, ConversionRow, ConversionSummary, title_for
 from hemiface.convert.tflite_convert import INT8_IO
 from hemiface.runtime.backends import resolve_backend
@@ -47,7 +49,6 @@ from hemiface.runtime.manifest import (
     Preprocessing,
     atomic_write_bytes,
     load_manifest,
-    save_manifest,
 )
 
 __all__ = ["TITLES", "ConversionRow", "ConversionSummary", "convert_models", "title_for"]
@@ -86,14 +87,15 @@ def convert_models(
     _check_writable(out)
     notes: list[str] = []
     backend = resolve_backend()
-    previous = _previous_manifest(out, notes)
-    cache = _read_cache(out)
     total = len(loaded) * len(formats)
     step = 0
     with tempfile.TemporaryDirectory(prefix="hemiface-convert-") as tmp:
         image_sets: dict[tuple[str, int, int], ImageSet | None] = {}
-        staging = Path(tempfile.mkdtemp(prefix=".hemiface-staging-", dir=out))
-        try:
+        with ModelSetTransaction(out) as transaction:
+            notes.extend(transaction.notes)
+            previous = _previous_manifest(out, notes)
+            cache = _read_cache(out)
+            staging = transaction.staging
             rows: list[ConversionRow] = []
             entries: list[ModelEntry] = []
             works: list[ModelWork] = []
@@ -135,18 +137,20 @@ def convert_models(
             )
             rows += fused_rows
             detectors = stage_detectors(staging, out, previous, backend, notes)
-            _publish(staging, out, rows)
-            publish_detectors(staging, out, detectors)
             models_kept = _merge_entries(previous, entries)
             manifest = Manifest(
                 models=models_kept,
                 detectors=detectors,
                 fused=merge_fused(previous, fused, models_kept),
             )
-            manifest_path = save_manifest(manifest, out)
+            staged_names = [(f, f.file) for f in fused]
+            manifest_path = transaction.commit(manifest)
+            for row, entry in zip(rows[: len(entries)], entries, strict=True):
+                row.file = entry.file  # the name the commit gave it
+            renamed = {old: f.file for f, old in staged_names}
+            for row in fused_rows:
+                row.file = renamed.get(row.file, row.file)
             _write_cache(out, cache)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
     if progress:
         progress("done", total, total)
     if verify is None and calib is None:
@@ -309,14 +313,6 @@ def _apply_target(rows: list[ConversionRow], target: str | None) -> None:
             if runtime.startswith(package) and result != "ok":
                 row.problems.append(f"{runtime} could not load it: {result[7:]}")
         row.passed = not row.problems
-
-
-def _publish(staging: Path, out: Path, rows: list[ConversionRow]) -> None:
-    """Move the new artifacts from the staging folder into OUT (each rename is atomic)."""
-    for row in rows:
-        staged = staging / row.file
-        if staged.exists():
-            staged.replace(out / row.file)
 
 
 def _merge_entries(previous: Manifest | None, entries: list[ModelEntry]) -> list[ModelEntry]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from hemiface.convert.summary import ConversionSummary
 
@@ -15,12 +17,13 @@ def short_loads(loads_in: dict[str, str]) -> str:
     for runtime, result in loads_in.items():
         name, _, version = runtime.partition(" ")
         label = f"{SHORT_RUNTIME.get(name, name)} {version}".strip()
+        label = escape(label)
         parts.append(f"{label} ok" if result == "ok" else f"[red]{label} NO[/]")
     return ", ".join(parts) or "-"
 
 
 def summary_table(summary: ConversionSummary) -> Table:
-    table = Table(title=f"hemiface convert -> {summary.out}")
+    table = Table(title=Text(f"hemiface convert -> {summary.out}"))
     table.add_column("model")
     table.add_column("format")
     for column in ("MB", "×src", "agree", "max|Δp|", "acc", "ms", "needs"):
@@ -34,7 +37,7 @@ def summary_table(summary: ConversionSummary) -> Table:
             status += " (reused)"
         needs = row.min_runtime.replace("TFLite runtime ", "").split(" ")[0]
         table.add_row(
-            row.title,
+            Text(row.title),
             row.format,
             f"{row.size_mb:.2f}",
             f"{row.size_ratio:.2f}",

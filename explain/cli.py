@@ -5,7 +5,6 @@ TensorFlow is imported only inside the command, after `require_tensorflow`.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -106,8 +105,11 @@ def explain(
     """Integrated Gradients of each model on IMAGE: overlays, a comparison figure, explain.json."""
     require_tensorflow("explain")
     require_matplotlib("explain")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from hemiface.convert.keras_io import quiet_tensorflow
+
+    quiet_tensorflow()
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from hemiface.explain.api import NOTICE, explain_image
@@ -129,7 +131,7 @@ def explain(
         if not tasks:
             bar.start()  # only now: an early error leaves no empty bar behind
         if title not in tasks:
-            tasks[title] = bar.add_task(f"IG {title}", total=total)
+            tasks[title] = bar.add_task(f"IG {escape(title)}", total=total)
         task = tasks[title]
         done = bar.tasks[task].completed + advance
         # --steps auto may go past the first estimate; grow the bar instead of stalling.
@@ -171,21 +173,24 @@ def explain(
         + (f"mask: {report.mask}\n" if report.mask is not None else "")
         + f"wrote {report.files['comparison']}, {report.files['json']}, overlays and .npy maps "
         f"in {report.out} ({report.seconds['total']:.1f} s, of which importing TensorFlow "
-        f"{report.seconds['import_tensorflow']:.1f} s)\n{NOTICE}"
+        f"{report.seconds['import_tensorflow']:.1f} s)\n{NOTICE}",
+        markup=False,
     )
     for failure in report.failures:
-        err.print(f"[bold red]error:[/] {failure['error']}", markup=True)
+        err.print(f"[bold red]error:[/] {escape(str(failure['error']))}", markup=True)
     if report.failures:
         raise typer.Exit(1)
 
 
 def _summary_table(report: ExplainReport) -> Table:
+    from rich.markup import escape
     from rich.table import Table
 
     truth = report.annotation
     title = f"Integrated Gradients: {Path(report.image).name}"
     if truth:
         title += f" (true label {truth['label']}, severity {truth['severity']:.2f})"
+    title = escape(title)
     settings = report.settings
     columns = ["model", "P(R) pred", "expl.", "compl.", "img L:R side"]
     if report.mask is not None:
@@ -211,7 +216,7 @@ def _summary_table(report: ExplainReport) -> Table:
             completeness += f" @{model.steps}"
         if not model.completeness_ok:
             completeness += " (!)"
-        row = [model.title, f"{model.p_right:.2f} {model.predicted}", model.explained]
+        row = [escape(model.title), f"{model.p_right:.2f} {model.predicted}", model.explained]
         row += [completeness, lateral]
         if report.mask is not None:
             found = model.mask or {}

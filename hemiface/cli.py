@@ -61,7 +61,7 @@ def info(
     for key, value in facts.items():
         if isinstance(value, dict):
             value = ", ".join(f"{k} {v}" for k, v in value.items()) or "none installed"
-        table.add_row(key, "not installed" if value is None else str(value))
+        table.add_row(key, escape("not installed" if value is None else str(value)))
     Console().print(table)
 
 

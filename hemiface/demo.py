@@ -278,7 +278,7 @@ def _stage_explain(ctx: DemoContext) -> dict[str, Any]:
     for index, (image, truth) in enumerate(images):
         folder = ctx.out / "explain" / truth.lower()
         ctx.progress(f"explaining a {truth} test image", index, len(images))
-        report = explain_image(image, ctx.models, folder, steps=64, session=session)
+        report = explain_image(image, ctx.models, folder, steps="auto", session=session)
         outputs[truth] = {
             "image": str(image),
             "figure": report.files.get("comparison"),
@@ -290,6 +290,7 @@ def _stage_explain(ctx: DemoContext) -> dict[str, Any]:
                     "predicted": m.predicted,
                     "explained": m.explained,
                     "completeness_error": m.completeness_error,
+                    "steps": m.steps,
                     "laterality": m.laterality.get("points_to_patient_side"),
                     "mask_ratio": (m.mask or {}).get("ratio_to_area_share"),
                 }
@@ -448,11 +449,14 @@ def demo(
     """Run the whole toolkit on built-in synthetic faces: data, train, convert, run, explain,
     bench, and a walk-through (OUT/index.md, OUT/index.html)."""
     require_tensorflow("demo")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from hemiface.convert.keras_io import quiet_tensorflow
+
+    quiet_tensorflow()
     # Keras warns through absl (e.g. "saving as HDF5 is legacy": the users' format, on
     # purpose); our own progress display and summary are what the terminal should show.
     logging.getLogger("absl").setLevel(logging.ERROR)
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console()
@@ -471,12 +475,12 @@ def demo(
         current = {"stage": STAGES[0][0]}
 
         def progress(what: str, done: int, total: int) -> None:
-            bar.update(task, description=what, completed=done, total=max(total, 1),
+            bar.update(task, description=escape(what), completed=done, total=max(total, 1),
                        stage=current["stage"])  # fmt: skip
 
         def on_stage(result: StageResult) -> None:
             colour = {"ok": "green", "failed": "red", "skipped": "yellow"}[result.status]
-            detail = f" - {result.detail}" if result.detail else ""
+            detail = f" - {escape(result.detail)}" if result.detail else ""
             bar.console.print(
                 f"[{colour}]{result.status:>7}[/] {result.name} ({result.seconds:.1f} s){detail}"
             )
@@ -494,7 +498,8 @@ def demo(
     console.print(
         f"\n{len(results) - len(failed)}/{len(results)} stages succeeded in "
         f"{time.perf_counter() - started:.0f} s. Walk-through: {out / 'index.md'} "
-        f"and {out / 'index.html'}"
+        f"and {out / 'index.html'}",
+        markup=False,
     )
     if failed:
         raise typer.Exit(code=1)

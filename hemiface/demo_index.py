@@ -207,6 +207,7 @@ def _explain(doc: Document, out: Path, result: StageResult) -> None:
                 m["predicted"],
                 m["explained"],
                 _fmt(m["completeness_error"], 4),
+                str(m.get("steps", "")),
                 _fmt(m["laterality"]),
                 _fmt(m["mask_ratio"], 2),
             ]
@@ -220,6 +221,7 @@ def _explain(doc: Document, out: Path, result: StageResult) -> None:
                     "predicted",
                     "explained",
                     "completeness error",
+                    "steps (auto)",
                     "attribution points to",
                     "mask ratio",
                 ],

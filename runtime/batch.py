@@ -115,6 +115,6 @@ def predict_files(
         if region is not None:
             try:
                 result.prediction = model_set.predict(region)
-            except (RuntimeError, ValueError) as exc:  # interpreter failure on this input
-                result.error = f"{path}: the interpreter failed ({exc})"
+            except HemifaceError as exc:  # the interpreter failed on this input
+                result.error = f"{path}: {exc}"
         yield result

@@ -15,7 +15,10 @@ from typing import Any
 import numpy as np
 
 from hemiface.runtime.backends import Backend, default_num_threads, resolve_backend
+from hemiface.runtime.errors import ManifestError
 from hemiface.runtime.manifest import ModelEntry, read_verified_model
+
+NUMERIC_DTYPES = (np.float32, np.uint8, np.int8)
 
 
 @dataclass
@@ -33,11 +36,25 @@ class TFLiteClassifier:
         backend: Backend | None = None,
         num_threads: int | None = None,
     ) -> TFLiteClassifier:
-        """Checksum the model file, then load it into an interpreter."""
+        """Checksum the model file, then load it into an interpreter.
+
+        A file that matches its checksum but that the interpreter refuses, or whose input
+        does not fit the manifest's preprocessing, raises ManifestError naming the file.
+        """
         content = read_verified_model(Path(folder), entry)
         backend = backend or resolve_backend()
         threads = num_threads or default_num_threads()
-        return cls(entry, backend.make_interpreter(content, threads), backend, threads)
+        path = Path(folder) / entry.file
+        try:
+            interpreter = backend.make_interpreter(content, threads)
+        except (ValueError, RuntimeError) as exc:
+            raise ManifestError(
+                f"{path}: {backend.label} cannot load this model ({_first_line(exc)})"
+            ) from None
+        problem = _io_problem(entry, interpreter)
+        if problem is not None:
+            raise ManifestError(f"{path}: {problem}")
+        return cls(entry, interpreter, backend, threads)
 
     def __post_init__(self) -> None:
         self._input = self.interpreter.get_input_details()[0]
@@ -68,3 +85,31 @@ class TFLiteClassifier:
     def predict(self, batch: np.ndarray) -> np.ndarray:
         """P(positive label) for each image of an (N, H, W, 3) batch, one invoke each."""
         return np.array([self.predict_one(batch[i : i + 1]) for i in range(len(batch))])
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _io_problem(entry: ModelEntry, interpreter: Any) -> str | None:
+    """Why this interpreter cannot be the laterality model the manifest describes, or None."""
+    inputs, outputs = interpreter.get_input_details(), interpreter.get_output_details()
+    if len(inputs) != 1 or not outputs:
+        return f"expected one image input and a probability output, found {len(inputs)} input(s)"
+    shape = [int(v) for v in inputs[0]["shape"]]
+    spec = entry.preprocessing
+    if shape != [1, spec.height, spec.width, 3]:
+        return (
+            f"the model's input is {shape}, the manifest's preprocessing makes "
+            f"[1, {spec.height}, {spec.width}, 3]"
+        )
+    for role, detail in (("input", inputs[0]), ("output", outputs[0])):
+        if detail["dtype"] not in NUMERIC_DTYPES:
+            return f"{role} type {np.dtype(detail['dtype']).name} is not float32, uint8 or int8"
+        scale = detail["quantization"][0]
+        if detail["dtype"] != np.float32 and not scale > 0:
+            return f"the quantized {role} has no quantization scale"
+    if int(np.prod(outputs[0]["shape"])) < 1:
+        return "the model's output is empty"
+    return None

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from hemiface.runtime.errors import HemifaceError
 
@@ -43,6 +45,27 @@ def _figure_path(figure: Path, index: int, image: Path, many: bool) -> Path:
     return figure.with_name(f"{figure.stem}_{index:03d}_{image.stem}{figure.suffix or '.png'}")
 
 
+def _check_figure_option(figure: Path) -> None:
+    """Problems of --figure that no image can fix: said once, before any work."""
+    import cv2
+
+    if not figure.name or figure.is_dir():
+        raise HemifaceError(f"{figure}: --figure names a folder; give a file name like out.png")
+    if figure.suffix and not cv2.haveImageWriter(f"x{figure.suffix}"):
+        raise HemifaceError(
+            f"{figure}: --figure: OpenCV cannot write {figure.suffix} images; use .png or .jpg"
+        )
+
+
+def _check_common(threads: int | None, margin: float) -> None:
+    from hemiface.runtime.modelset import MAX_THREADS
+
+    if threads is not None and not 1 <= threads <= MAX_THREADS:
+        raise HemifaceError(f"--threads must be 1 to {MAX_THREADS} (got {threads})")
+    if not 0.0 <= margin <= 2.0:
+        raise HemifaceError(f"--margin must be between 0 and 2, a share of the face box ({margin})")
+
+
 def predict(
     inputs: list[Path] = typer.Argument(..., help="Image files and/or folders of images."),
     models: Path = typer.Option(..., "--models", "-m", help="Model-set folder (hemiface.json)."),
@@ -61,31 +84,40 @@ def predict(
     fuse: bool = typer.Option(True, "--fuse/--no-fuse", help=FUSE_HELP),
 ) -> None:
     """Run every model of a set on image files: per-model label, P(Right), ensemble."""
-    from hemiface.runtime.batch import predict_files
+    from hemiface.runtime.batch import expand_inputs, predict_files
     from hemiface.runtime.detectors import check_detector_choice, open_detector
     from hemiface.runtime.images import write_image
     from hemiface.runtime.modelset import load_model_set
+    from hemiface.runtime.outputs import InputFiles, check_output
     from hemiface.runtime.overlay import draw_figure
 
     check_detector_choice(detector)
+    _check_common(threads, margin)
     crop = _check_crop(crop)
+    if figure is not None:
+        _check_figure_option(figure)
     model_set = load_model_set(models, fmt, _split_only(only), backend, threads, fuse)
     finder = open_detector(models, detector, backend) if crop == "face" else None
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     if not as_json:
         out.print(
-            f"model set {models}: format [bold]{model_set.format}[/] ({model_set.format_reason}),"
-            f" {model_set.describe()}, {model_set.backend_label}, {model_set.num_threads} "
-            "thread(s)" + (f"; face detector {finder.name}" if finder is not None else "")
+            f"model set {escape(str(models))}: format [bold]{escape(model_set.format)}[/] "
+            f"({escape(model_set.format_reason)}), {escape(model_set.describe())}, "
+            f"{escape(model_set.backend_label)}, {model_set.num_threads} thread(s)"
+            + (f"; face detector {escape(finder.name)}" if finder is not None else "")
         )
+    protected = InputFiles()
+    if figure is not None:  # never write a figure over an image of the batch or the set
+        protected = InputFiles(path for path, problem in expand_inputs(inputs) if not problem)
+        protected.add_model_set(models)
     failures = 0
     results = predict_files(inputs, model_set, crop, margin, figure is not None, finder, level)
     many = len(inputs) > 1 or any(Path(p).is_dir() for p in inputs)
     for index, result in enumerate(results):
         if result.failed:
             failures += 1
-            err.print(f"[bold red]error:[/] {result.error}")
+            err.print(f"[bold red]error:[/] {escape(str(result.error))}")
             if as_json:
                 print(json.dumps(result.to_json()), flush=True)
             continue
@@ -95,9 +127,15 @@ def predict(
             _print_table(out, result)
         if figure is not None and result.prediction is not None and result.image is not None:
             target = _figure_path(figure, index, result.path, many)
-            write_image(target, draw_figure(result.image, result.prediction))
+            try:
+                check_output(target, protected, "--figure")
+                write_image(target, draw_figure(result.image, result.prediction))
+            except HemifaceError as exc:  # this image's figure only: the batch goes on
+                failures += 1
+                err.print(f"[bold red]error:[/] {escape(str(exc))}")
+                continue
             if not as_json:
-                out.print(f"figure: {target}")
+                out.print(f"figure: {escape(str(target))}")
     if failures:
         err.print(f"{failures} input(s) could not be used")
         raise typer.Exit(2)
@@ -108,19 +146,21 @@ def _print_table(out: Console, result: object) -> None:
 
     assert isinstance(result, ImageResult)
     if result.prediction is None:
-        out.print(f"{result.path}: no face found (nothing to predict)")
+        out.print(f"{escape(str(result.path))}: no face found (nothing to predict)")
         return
     p = result.prediction
-    table = Table(title=str(result.path), title_justify="left")
+    # File names and the manifest's titles and labels are shown as they are, never as markup.
+    table = Table(title=Text(str(result.path)), title_justify="left")
     table.add_column("model")
     table.add_column("label")
     table.add_column("P(Right)", justify="right")
     table.add_column("")
     for m in p.models:
-        table.add_row(m.title, m.label, f"{m.p:.3f}", "uncertain" if m.uncertain else "")
+        mark = "uncertain" if m.uncertain else ""
+        table.add_row(Text(m.title), Text(m.label), f"{m.p:.3f}", mark)
     table.add_row(
         f"[bold]ensemble[/] ({p.agree}/{len(p.models)} agree)",
-        f"[bold]{p.label}[/]",
+        Text(p.label, style="bold"),
         f"{p.mean_p:.3f}",
         "; ".join(
             (["uncertain"] if p.uncertain else [])
@@ -174,18 +214,33 @@ def run(
     from hemiface.runtime.detectors import check_detector_choice, open_detector
     from hemiface.runtime.live import CHOICES, Candidate, choose_live_mode
     from hemiface.runtime.modelset import ModelSet, load_model_set
-    from hemiface.runtime.pipeline import run_stream
+    from hemiface.runtime.outputs import InputFiles, check_output
+    from hemiface.runtime.pipeline import FOURCC_BY_SUFFIX, run_stream
     from hemiface.runtime.sources import CameraSource, PicameraSource, VideoFileSource
+    from hemiface.runtime.stopping import stop_signals
 
     chosen = [camera is not None, video is not None, picamera]
     if sum(chosen) != 1:
         raise HemifaceError("give exactly one of --camera N, --video FILE, --picamera")
+    if camera is not None and camera < 0:
+        raise HemifaceError(f"--camera must be a camera index, 0 or more (got {camera})")
     if (every is not None and every < 1) or not 0.0 <= smooth < 1.0:
         raise HemifaceError("--every must be >= 1 and --smooth in [0, 1)")
+    if max_frames is not None and max_frames < 1:
+        raise HemifaceError(f"--max-frames must be 1 or more (got {max_frames})")
+    if not (16 <= width <= 8192 and 16 <= height <= 8192):
+        raise HemifaceError(f"--width and --height must be 16 to 8192 pixels ({width}x{height})")
     check_detector_choice(detector)
+    _check_common(threads, margin)
     crop = _check_crop(crop)
     if concurrency not in CHOICES:
         raise HemifaceError(f"--concurrency must be one of {', '.join(CHOICES)}")
+    if record is not None:
+        if record.suffix.lower() not in FOURCC_BY_SUFFIX:
+            raise HemifaceError(f"{record}: --record writes .mp4 (mp4v), .avi or .mkv (MJPG)")
+        inputs = InputFiles([video] if video is not None else [])
+        inputs.add_model_set(models)
+        check_output(record, inputs, "--record")
     if video is not None:
         source = VideoFileSource(video)
     elif picamera:
@@ -215,43 +270,66 @@ def run(
         f"{source.name}: models {', '.join(model_set.titles)}, format {model_set.format} "
         f"({model_set.format_reason}), {model_set.describe()}, {model_set.backend_label}; "
         f"live mode {plan.candidate.label} ({plan.reason})"
-        + (f"; face detector {finder.name}, every {every} frame(s)" if finder else "")
+        + (f"; face detector {finder.name}, every {every} frame(s)" if finder else ""),
+        markup=False,
     )
 
     def emit(result: object) -> None:
-        print(json.dumps(result.to_json()), flush=True)  # type: ignore[attr-defined]
+        try:
+            print(json.dumps(result.to_json()), flush=True)  # type: ignore[attr-defined]
+        except OSError:  # the reader of stdout went away (a closed pipe or terminal): stop
+            _silence_stdout()
+            raise KeyboardInterrupt from None
 
+    with stop_signals() as stop:
+        try:
+            stats = run_stream(
+                source,
+                model_set,
+                crop=crop,
+                every=every,
+                smooth=smooth,
+                mirror=mirror,
+                record=record,
+                max_frames=max_frames,
+                on_result=emit if headless else None,
+                show=show,
+                margin=margin,
+                detector=finder,
+                level=level,
+                overlap=plan.candidate.overlap,
+            )
+        finally:
+            model_set.close()
+            if show is not None:
+                import cv2
+
+                cv2.destroyAllWindows()
+    ended = stats.ended
+    if ended == "interrupted" and stop.signal is not None:
+        ended = f"interrupted by {stop.name}"
     try:
-        stats = run_stream(
-            source,
-            model_set,
-            crop=crop,
-            every=every,
-            smooth=smooth,
-            mirror=mirror,
-            record=record,
-            max_frames=max_frames,
-            on_result=emit if headless else None,
-            show=show,
-            margin=margin,
-            detector=finder,
-            level=level,
-            overlap=plan.candidate.overlap,
+        err.print(
+            f"{stats.frames} frames in {stats.seconds:.1f} s ({stats.fps:.1f} FPS), "
+            f"{stats.predicted} predicted, {stats.no_face} without a face, "
+            f"{stats.reconnects} reconnects; {ended}"
+            + (f"; recorded {stats.record}" if stats.record else ""),
+            markup=False,
         )
-    finally:
-        model_set.close()
-        if show is not None:
-            import cv2
-
-            cv2.destroyAllWindows()
-    err.print(
-        f"{stats.frames} frames in {stats.seconds:.1f} s ({stats.fps:.1f} FPS), "
-        f"{stats.predicted} predicted, {stats.no_face} without a face, "
-        f"{stats.reconnects} reconnects; {stats.ended}"
-        + (f"; recorded {stats.record}" if stats.record else "")
-    )
+    except OSError:  # no terminal left to say it on (a dropped ssh session)
+        pass
     if stats.ended == "interrupted":
-        raise typer.Exit(130)
+        raise typer.Exit(stop.exit_code)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's exit flush cannot fail on a dead pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def _window() -> object:

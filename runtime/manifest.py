@@ -12,15 +12,19 @@ message that says to upgrade, never half-read.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
+import math
 import os
+import re
 import tempfile
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, TypeVar, Union
 
 from hemiface.runtime.errors import ManifestError
 
@@ -31,6 +35,13 @@ FORMATS = ("float32", "float16", "dynamic", "int8")
 # Labels name the patient's affected side; in an unmirrored image the patient's left is on
 # the image's right. See DESIGN.md, "Conventions that matter for correctness".
 SIDE_CONVENTION = "patient-side; unmirrored image: patient's left = image right"
+# A reader that meets a publish in the middle reads the new set; a set republished this
+# many times while one reader reads it is not waited for.
+READ_ATTEMPTS = 3
+MAX_MANIFEST_BYTES = 16 << 20  # a manifest of 100 entries is about 200 KB
+# Preprocessing sizes above this are a typo, not a model (and would allocate gigabytes).
+MAX_INPUT_SIDE = 8192
+T = TypeVar("T")
 
 
 @dataclass
@@ -262,17 +273,58 @@ def manifest_path(folder_or_file: Path) -> Path:
     return path / MANIFEST_NAME if path.is_dir() else path
 
 
+def manifest_stamp(folder_or_file: Path) -> tuple[int, int, int] | None:
+    """Identifies one version of the manifest on disk: a publish replaces the file (a new
+    inode), so a different stamp means a different set. None when there is none."""
+    try:
+        info = os.stat(manifest_path(folder_or_file))
+    except OSError:
+        return None
+    return info.st_ino, info.st_mtime_ns, info.st_size
+
+
+def read_consistently(folder_or_file: Path, read: Callable[[], T]) -> T:
+    """`read()` the model set; when it fails on a file while a new set was published in
+    between (the manifest changed under us), read the new set instead.
+
+    Publishing never changes a file the live manifest names, so a failure with an
+    unchanged manifest is a real fault, raised as it is.
+    """
+    for attempt in range(READ_ATTEMPTS):
+        stamp = manifest_stamp(folder_or_file)
+        try:
+            return read()
+        except ManifestError:
+            if attempt == READ_ATTEMPTS - 1 or manifest_stamp(folder_or_file) == stamp:
+                raise
+    raise AssertionError("unreachable")
+
+
 def load_manifest(folder_or_file: Path, check_files: bool = True) -> Manifest:
     """Read, validate and (by default) checksum every model file of a model set.
 
     Raises ManifestError naming the file and what is wrong: missing, not JSON (or
     truncated), a newer or unknown schema version, a field of the wrong type, a missing
-    model file or a sha256 mismatch.
+    model file or a sha256 mismatch. With `check_files`, the manifest and the files are
+    one version of the set (see `read_consistently`).
     """
+    if check_files:
+        return read_consistently(folder_or_file, lambda: _load_manifest(folder_or_file, True))
+    return _load_manifest(folder_or_file, False)
+
+
+def _load_manifest(folder_or_file: Path, check_files: bool) -> Manifest:
     path = manifest_path(folder_or_file)
     if not path.exists():
         raise ManifestError(f"{path}: no model-set manifest here (expected {MANIFEST_NAME})")
     try:
+        if not path.is_file():
+            raise ManifestError(f"{path}: the manifest is not a file")
+        if path.stat().st_size > MAX_MANIFEST_BYTES:
+            raise ManifestError(
+                f"{path}: {path.stat().st_size:,} bytes is too large for a manifest "
+                f"(at most {MAX_MANIFEST_BYTES:,})"
+            )
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{path}: cannot read the manifest ({exc})") from None
@@ -282,6 +334,8 @@ def load_manifest(folder_or_file: Path, check_files: bool = True) -> Manifest:
         raise ManifestError(
             f"{path}: not valid JSON, perhaps truncated (line {exc.lineno}: {exc.msg})"
         ) from None
+    except RecursionError:
+        raise ManifestError(f"{path}: not a manifest (JSON nested too deeply)") from None
     if not isinstance(data, dict):
         raise ManifestError(f"{path}: expected a JSON object at the top level")
     version = data.get("schema_version")
@@ -295,9 +349,9 @@ def load_manifest(folder_or_file: Path, check_files: bool = True) -> Manifest:
     if version < 1:
         raise ManifestError(f"{path}: unknown manifest schema version {version}")
     try:
-        manifest = _from_json(Manifest, data, "manifest")
+        manifest = _from_json(Manifest, data, "")
     except _SchemaError as exc:
-        raise ManifestError(f"{path}: {exc}") from None
+        raise ManifestError(f"{path}: {exc}{_which_model(str(exc), data)}") from None
     _check_semantics(manifest, path)
     if check_files:
         for entry in manifest.models:
@@ -374,46 +428,110 @@ def manifest_to_dict(manifest: Manifest) -> dict[str, Any]:
 
 
 def _check_semantics(manifest: Manifest, path: Path) -> None:
+    """Values the types allow but the runtime cannot use: each refused naming its field."""
     seen: set[tuple[str, str]] = set()
     for entry in manifest.models:
         where = f"{path}: model {entry.name!r} ({entry.format})"
-        if entry.format not in FORMATS:
-            raise ManifestError(f"{where}: format must be one of {', '.join(FORMATS)}")
+        problem = _entry_problem(entry)
+        if problem is not None:
+            raise ManifestError(f"{where}: {problem}")
         if (entry.name, entry.format) in seen:
             raise ManifestError(f"{where}: listed twice")
         seen.add((entry.name, entry.format))
-        if len(entry.labels) != 2 or entry.positive_label not in entry.labels:
-            raise ManifestError(
-                f"{where}: labels must be two names and positive_label one of them "
-                f"(got {entry.labels}, {entry.positive_label!r})"
-            )
-        if len(entry.uncertainty_band) != 2 or not (
-            0.0 <= entry.uncertainty_band[0] <= entry.uncertainty_band[1] <= 1.0
-        ):
-            raise ManifestError(f"{where}: uncertainty_band must be [low, high] within [0, 1]")
-        if Path(entry.file).is_absolute() or ".." in Path(entry.file).parts:
-            raise ManifestError(f"{where}: file must be a plain name inside the model set")
-        if entry.preprocessing.color_order not in ("RGB", "BGR"):
-            raise ManifestError(f"{where}: color_order must be RGB or BGR")
-        if entry.preprocessing.resize not in ("nearest", "bilinear", "area"):
-            raise ManifestError(f"{where}: resize must be nearest, bilinear or area")
     for detector in manifest.detectors:
-        if Path(detector.file).is_absolute() or ".." in Path(detector.file).parts:
+        file = Path(detector.file)
+        if not detector.file.strip() or file.is_absolute() or ".." in file.parts:
             raise ManifestError(
                 f"{path}: detector {detector.name!r}: file must be a plain name inside the set"
             )
     for fused in manifest.fused:
         where = f"{path}: fused artifact {fused.name!r} ({fused.format})"
-        if Path(fused.file).is_absolute() or ".." in Path(fused.file).parts:
-            raise ManifestError(f"{where}: file must be a plain name inside the model set")
-        if fused.format not in FORMATS:
-            raise ManifestError(f"{where}: format must be one of {', '.join(FORMATS)}")
-        missing = [m for m in fused.models if (m, fused.format) not in seen]
-        if missing:
-            raise ManifestError(
-                f"{where}: serves {', '.join(missing)}, which the set has no "
-                f"{fused.format} entry for"
-            )
+        problem = _fused_problem(fused, seen)
+        if problem is not None:
+            raise ManifestError(f"{where}: {problem}")
+
+
+def _fused_problem(fused: FusedEntry, models: set[tuple[str, str]]) -> str | None:
+    """What is wrong with one fused entry's values, or None (`models`: (name, format) of
+    the set's model entries)."""
+    if fused.format not in FORMATS:
+        return f"format must be one of {', '.join(FORMATS)}"
+    file = Path(fused.file)
+    if not fused.file.strip() or file.is_absolute() or ".." in file.parts or "\\" in fused.file:
+        return "file must be a plain name inside the model set"
+    if len(fused.sha256) != 64 or any(c not in "0123456789abcdef" for c in fused.sha256):
+        return f"sha256 must be 64 lowercase hex digits (got {fused.sha256[:70]!r})"
+    served = fused.models
+    if len(served) < 2 or len(set(served)) != len(served):
+        return f"outputs must serve two or more different models (got {served})"
+    indexes = [o.index for o in fused.outputs]
+    if min(indexes) < 0 or len(set(indexes)) != len(indexes):
+        return f"outputs must have different non-negative indexes (got {indexes})"
+    missing = [m for m in served if (m, fused.format) not in models]
+    if missing:
+        return f"serves {', '.join(missing)}, which the set has no {fused.format} entry for"
+    return None
+
+
+def _entry_problem(entry: ModelEntry) -> str | None:
+    """What is wrong with one model entry's values, or None."""
+    if not entry.name.strip():
+        return "name must not be empty"
+    if entry.format not in FORMATS:
+        return f"format must be one of {', '.join(FORMATS)}"
+    file = Path(entry.file)
+    if not entry.file.strip() or file.is_absolute() or ".." in file.parts or "\\" in entry.file:
+        return "file must be a plain name inside the model set"
+    if len(entry.sha256) != 64 or any(c not in "0123456789abcdef" for c in entry.sha256):
+        return f"sha256 must be 64 lowercase hex digits (got {entry.sha256[:70]!r})"
+    if entry.size_bytes < 1:
+        return f"size_bytes must be positive (got {entry.size_bytes})"
+    labels = entry.labels
+    if len(labels) != 2 or labels[0] == labels[1] or not all(label.strip() for label in labels):
+        return f"labels must be two different names (got {labels})"
+    if entry.positive_label not in labels:
+        return f"positive_label must be one of the labels {labels} (got {entry.positive_label!r})"
+    if not (math.isfinite(entry.threshold) and 0.0 < entry.threshold < 1.0):
+        return f"threshold must be a probability strictly between 0 and 1 (got {entry.threshold})"
+    band = entry.uncertainty_band
+    if len(band) != 2 or not all(math.isfinite(v) for v in band):
+        return f"uncertainty_band must be [low, high] (got {band})"
+    if not 0.0 <= band[0] <= band[1] <= 1.0:
+        return f"uncertainty_band must be [low, high] with 0 <= low <= high <= 1 (got {band})"
+    spec = entry.preprocessing
+    if spec.color_order not in ("RGB", "BGR"):
+        return f"preprocessing.color_order must be RGB or BGR (got {spec.color_order!r})"
+    if spec.resize not in ("nearest", "bilinear", "area"):
+        return f"preprocessing.resize must be nearest, bilinear or area (got {spec.resize!r})"
+    for side in ("width", "height"):
+        value = getattr(spec, side)
+        if not 1 <= value <= MAX_INPUT_SIDE:
+            return f"preprocessing.{side} must be between 1 and {MAX_INPUT_SIDE} (got {value})"
+    if not (math.isfinite(spec.scale) and spec.scale != 0 and math.isfinite(spec.offset)):
+        return (
+            f"preprocessing.scale must be a non-zero number and offset a number "
+            f"(got {spec.scale}, {spec.offset})"
+        )
+    for role, tensor in (("input", entry.input), ("output", entry.output)):
+        if not tensor.shape or any(dim < 1 for dim in tensor.shape):
+            return f"{role}.shape must list positive sizes (got {tensor.shape})"
+        quant = tensor.quantization
+        if quant is not None and not (math.isfinite(quant.scale) and quant.scale > 0):
+            return f"{role}.quantization.scale must be a positive number (got {quant.scale})"
+    return None
+
+
+def _which_model(message: str, data: dict[str, Any]) -> str:
+    """ " (model 'name', format)" for a schema error inside models[i], to find it by name."""
+    match = re.match(r"models\[(\d+)\]", message)
+    models = data.get("models")
+    if match is None or not isinstance(models, list) or int(match.group(1)) >= len(models):
+        return ""
+    item = models[int(match.group(1))]
+    if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+        return ""
+    fmt = item.get("format")
+    return f" (model {item['name']!r}" + (f", {fmt})" if isinstance(fmt, str) else ")")
 
 
 class _SchemaError(Exception):
@@ -445,22 +563,35 @@ def _from_json(cls: Any, value: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise _SchemaError(f"{where} must be an object, found {_kind(value)}")
         _, item = typing.get_args(cls)
-        return {str(k): _from_json(item, v, f"{where}.{k}") for k, v in value.items()}
+        return {str(k): _from_json(item, v, _join(where, str(k))) for k, v in value.items()}
     if dataclasses.is_dataclass(cls):
         if not isinstance(value, dict):
             raise _SchemaError(f"{where} must be an object, found {_kind(value)}")
         hints = typing.get_type_hints(cls)
+        known = [f.name for f in dataclasses.fields(cls)]
+        for key in value:
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = (
+                    f"; did you mean {close[0]!r}?"
+                    if close
+                    else " (a typo, or a manifest from a newer hemiface?)"
+                )
+                raise _SchemaError(f"{_join(where, str(key))}: unknown field{hint}")
         kwargs = {}
         for f in dataclasses.fields(cls):
             if f.name in value:
-                kwargs[f.name] = _from_json(hints[f.name], value[f.name], f"{where}.{f.name}")
+                kwargs[f.name] = _from_json(hints[f.name], value[f.name], _join(where, f.name))
             elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise _SchemaError(f"{where}.{f.name} is missing")
+                raise _SchemaError(f"{_join(where, f.name)} is missing")
         return cls(**kwargs)
     if cls is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _SchemaError(f"{where} must be a number, found {_kind(value)}")
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer literal beyond any float
+            raise _SchemaError(f"{where} is out of range") from None
     if cls is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise _SchemaError(f"{where} must be an integer, found {_kind(value)}")
@@ -472,6 +603,10 @@ def _from_json(cls: Any, value: Any, where: str) -> Any:
     if cls is Any:
         return value
     raise _SchemaError(f"{where}: unsupported schema type {cls!r}")
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
 
 
 def _kind(value: Any) -> str:

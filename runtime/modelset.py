@@ -24,15 +24,25 @@ import numpy as np
 
 from hemiface.runtime.backends import resolve_backend
 from hemiface.runtime.classifier import TFLiteClassifier
-from hemiface.runtime.errors import ManifestError
+from hemiface.runtime.errors import BackendError, HemifaceError, ManifestError
 from hemiface.runtime.fused import FusedRunner, choose_fused, feed_pixels, pixel_feed
-from hemiface.runtime.manifest import FORMATS, Manifest, ModelEntry, Preprocessing, load_manifest
+from hemiface.runtime.manifest import (
+    FORMATS,
+    Manifest,
+    ModelEntry,
+    Preprocessing,
+    load_manifest,
+    read_consistently,
+)
 from hemiface.runtime.preprocess import resize_for_model, to_tensor
 
 # When the manifest holds no verification figures, prefer the formats that are usually
 # fastest on CPU (FACTS.md: full int8 < float32 < float16 ~ float32 < dynamic on x86).
 UNVERIFIED_PREFERENCE = ("int8", "float32", "float16", "dynamic")
 CONCURRENCY = ("sequential", "threads")
+# More interpreter threads than this buys nothing; 100000 made the process run out of
+# threads and crash.
+MAX_THREADS = 64
 
 
 @contextlib.contextmanager
@@ -124,10 +134,19 @@ class _Unit:
     pixels: str | None  # how resized uint8 pixels are fed (see pixel_feed), or None: floats
     run: Callable[[np.ndarray], list[float]]
     interpreter: Any
+    file: str  # the artifact, for error messages
 
     @property
     def key(self) -> tuple[Any, ...]:
         return (*asdict(self.spec).values(), self.pixels)
+
+    def answer(self, tensor: np.ndarray, folder: Path) -> list[float]:
+        """`run`, with an interpreter failure turned into one line naming the file."""
+        try:
+            return self.run(tensor)
+        except (RuntimeError, ValueError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise HemifaceError(f"{folder / self.file}: the interpreter failed ({first})") from None
 
 
 def _classifier_unit(position: int, classifier: TFLiteClassifier) -> _Unit:
@@ -145,12 +164,14 @@ def _classifier_unit(position: int, classifier: TFLiteClassifier) -> _Unit:
     def run_floats(tensor: np.ndarray) -> list[float]:
         return [classifier.predict_one(tensor)]
 
-    return _Unit([position], spec, pixels, run_pixels if pixels else run_floats, interpreter)
+    run = run_pixels if pixels else run_floats
+    return _Unit([position], spec, pixels, run, interpreter, classifier.entry.file)
 
 
 def _fused_unit(positions: list[int], runner: FusedRunner) -> _Unit:
     run = runner.run_pixels if runner.pixels else runner.run
-    return _Unit(positions, runner.entry.preprocessing, runner.pixels, run, runner.interpreter)
+    spec = runner.entry.preprocessing
+    return _Unit(positions, spec, runner.pixels, run, runner.interpreter, runner.entry.file)
 
 
 @dataclass
@@ -236,7 +257,10 @@ class ModelSet:
         """The probabilities from inputs made by `tensors`, in model order."""
         units = self._units
         answers = self._at_once(
-            [functools.partial(u.run, t) for u, t in zip(units, tensors, strict=True)]
+            [
+                functools.partial(u.answer, t, self.folder)
+                for u, t in zip(units, tensors, strict=True)
+            ]
         )
         probs = [0.0] * len(self._entries)
         for unit, values in zip(units, answers, strict=True):
@@ -245,7 +269,10 @@ class ModelSet:
         return probs
 
     def probabilities(self, rgb: np.ndarray) -> list[float]:
-        """P(positive label) of each model for one RGB uint8 image (any size)."""
+        """P(positive label) of each model for one RGB uint8 image (any size).
+
+        An interpreter that fails on the input raises HemifaceError naming the model file.
+        """
         return self.run_tensors(self.tensors(rgb))
 
     def bare_invokes(self) -> None:
@@ -304,11 +331,32 @@ def load_model_set(
     (their shared trunk once); the others, and all with `fuse=False`, from their own
     artifacts. `concurrency` is "sequential" or "threads" (see ModelSet).
     Model files are checksummed before they reach the interpreter; a mismatch, a newer
-    manifest schema, an unknown model or format raise ManifestError / BackendError.
+    manifest schema, an unknown model or format raise ManifestError / BackendError. The
+    models come from one version of the set: when a convert publishes a new version while
+    this reads, the new one is read whole (`read_consistently`).
     """
     folder = Path(folder)
     if fmt is not None and fmt not in FORMATS:
         raise ManifestError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    if num_threads is not None and not 1 <= num_threads <= MAX_THREADS:
+        raise BackendError(f"--threads must be 1 to {MAX_THREADS} (got {num_threads})")
+    if concurrency not in CONCURRENCY:
+        raise ManifestError(f"concurrency must be one of {', '.join(CONCURRENCY)}")
+    return read_consistently(
+        folder,
+        lambda: _open_model_set(folder, fmt, only, backend, num_threads, fuse, concurrency),
+    )
+
+
+def _open_model_set(
+    folder: Path,
+    fmt: str | None,
+    only: list[str] | None,
+    backend: str | None,
+    num_threads: int | None,
+    fuse: bool,
+    concurrency: str,
+) -> ModelSet:
     manifest = load_manifest(folder, check_files=False)
     names = manifest.names()
     if not names:
@@ -320,8 +368,6 @@ def load_model_set(
                 f"{folder}: no model named {', '.join(unknown)} (the set has {', '.join(names)})"
             )
         names = [n for n in names if n in only]
-    if concurrency not in CONCURRENCY:
-        raise ManifestError(f"concurrency must be one of {', '.join(CONCURRENCY)}")
     if fmt is None:
         fmt, reason = choose_format(manifest, names, fuse)
     else:

@@ -33,10 +33,13 @@ def synth(
         f"{split} {sum(labels.values())} ({labels['Left']} Left / {labels['Right']} Right)"
         for split, labels in summary.counts.items()
     )
-    console.print(f"wrote {summary.count} images ({size}x{size}, seed {seed}) to {out}: {parts}")
+    console.print(
+        f"wrote {summary.count} images ({size}x{size}, seed {seed}) to {out}: {parts}", markup=False
+    )
     console.print(
         f"{summary.wall_time_s:.1f} s, {summary.images_per_s:.0f} images/s; "
-        f"labels in {out / 'labels.csv'}, masks in {out / 'masks'}"
+        f"labels in {out / 'labels.csv'}, masks in {out / 'masks'}",
+        markup=False,
     )
 
 

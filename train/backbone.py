@@ -70,7 +70,7 @@ class BackboneRecipe:
     val_images: int = 600
     batch_size: int = 32
     stages: tuple[Stage, ...] = (
-        Stage(96, 4000, 2e-3, warmup_steps=150),
+        Stage(96, 3000, 2e-3, warmup_steps=150),
         Stage(224, 300, 5e-4),
     )
     batchnorm_momentum: float = 0.99
@@ -99,9 +99,11 @@ def build_pool(
     """Render `count` faces (cached in `folder` as name_{images,labels,severity}.npy)."""
     paths = {k: folder / f"{name}_{k}.npy" for k in ("images", "labels", "severity")}
     if all(p.is_file() for p in paths.values()):
-        images = np.load(paths["images"], mmap_mode="r")
-        if len(images) == count:
-            return Pool(np.asarray(images), np.load(paths["labels"]), np.load(paths["severity"]))
+        if len(np.load(paths["images"], mmap_mode="r")) == count:
+            # Read whole into memory: batches pick faces at random all over the pool.
+            return Pool(
+                np.load(paths["images"]), np.load(paths["labels"]), np.load(paths["severity"])
+            )
     images = np.empty((count, FULL_SIZE, FULL_SIZE, 3), np.uint8)
     labels = np.empty(count, np.float32)
     severity = np.empty(count, np.float32)
@@ -218,7 +220,6 @@ def pretrain_backbone(
             loss="binary_crossentropy",
             metrics=["accuracy"],
         )
-    rng = np.random.default_rng([recipe.seed, report.steps_done])
     started = time.perf_counter()
     budget_end = started + max_minutes * 60 if max_minutes is not None else None
     while report.steps_done < recipe.total_steps:
@@ -227,6 +228,8 @@ def pretrain_backbone(
         lr = _learning_rate(stage, step_in_stage + chunk // 2)
         model.optimizer.learning_rate.assign(lr)
         n = chunk * recipe.batch_size
+        # Seeded by position, so a resumed run draws the batches an uninterrupted one would.
+        rng = np.random.default_rng([recipe.seed, report.steps_done])
         index = rng.integers(0, len(pool.labels), n)
         x, y = _batch(pool, index, stage.size, rng.random(n) < 0.5)
         chunk_started = time.perf_counter()

@@ -4,11 +4,11 @@ three reference models (needs TensorFlow)."""
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -32,7 +32,7 @@ def train(
         None,
         "--recipe",
         help="Build everything from nothing with a named recipe: 'reference' (the set this "
-        "repository ships: synthetic data, a MobileNetV2 backbone pretrained on 128k "
+        "repository ships: synthetic data, a MobileNetV2 backbone pretrained on 106k "
         "synthetic faces, about 1.5 h on 2 cores) or 'quick' (minutes, much weaker).",
     ),
     work: Path | None = typer.Option(
@@ -47,7 +47,9 @@ def train(
     require_tensorflow("train")
     if (data is None) == (recipe is None):
         raise HemifaceError("give either a DATA folder or --recipe NAME (not both)")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from hemiface.convert.keras_io import quiet_tensorflow
+
+    quiet_tensorflow()
     import absl.logging
 
     absl.logging.set_verbosity(absl.logging.ERROR)
@@ -65,7 +67,7 @@ def train(
         task = bar.add_task("starting", total=1)
 
         def progress(stage: str, done: int, total: int) -> None:
-            bar.update(task, description=stage, completed=done, total=total)
+            bar.update(task, description=escape(stage), completed=done, total=total)
 
         if recipe is not None:
             from hemiface.train.recipe import build_recipe, recipe_named
@@ -83,19 +85,19 @@ def train(
 
         report = train_all(data, out, quick=quick, weights=weights, force=force,
                            progress=progress)  # fmt: skip
-    table = Table(title=f"hemiface train: {out}")
+    table = Table(title=escape(f"hemiface train: {out}"))
     for column in ("model", "status", "test acc", "ROC AUC", "flip cons.", "train s"):
         table.add_column(column)
     for m in report.models:
         metrics = m.metrics
-        table.add_row(m.title, m.status,
+        table.add_row(escape(m.title), escape(m.status),
                       f"{metrics.accuracy:.3f}" if metrics else "-",
                       f"{metrics.roc_auc:.3f}" if metrics else "-",
                       f"{metrics.flip_consistency:.3f}" if metrics else "-",
                       f"{m.train_time_s:.0f}")  # fmt: skip
     console.print(table)
-    console.print(f"MobileNetV2 weights: {report.weights_used}")
-    console.print(f"wall time {report.wall_time_s:.0f} s; report: {out / REPORT_MD}")
+    console.print(f"MobileNetV2 weights: {report.weights_used}", markup=False)
+    console.print(f"wall time {report.wall_time_s:.0f} s; report: {out / REPORT_MD}", markup=False)
 
 
 def _print_heldout(console: Console, summary: dict) -> None:

@@ -254,7 +254,76 @@ def build_recipe(
         "wall_time_s": round(time.perf_counter() - started, 1),
     }
     (out / HELDOUT_JSON).write_text(json.dumps(summary, indent=2, default=_plain) + "\n")
+    (out / "README.md").write_text(render_readme(summary))
     return summary
+
+
+def render_readme(summary: dict[str, object]) -> str:
+    """A page for the folder: what the models are, how good, how to rebuild them."""
+    heldout = summary["heldout"]
+    backbone = summary["backbone"]
+    assert isinstance(heldout, dict) and isinstance(backbone, dict)
+    rows = []
+    for name, m in heldout["models"].items():
+        bands = m.get("accuracy_by_severity", {})
+        band_text = " / ".join(
+            f"{bands[b]['accuracy']:.3f}" if b in bands else "-"
+            for b in ("subtle", "moderate", "marked")
+        )
+        rows.append(
+            f"| {MODEL_TITLES[name]} | `{MODEL_FILES[name]}` | {m['accuracy']:.3f} | "
+            f"{m['roc_auc']:.3f} | {m['flip_consistency']:.3f} | {band_text} |"
+        )
+    sums = summary["sha256"]
+    assert isinstance(sums, dict)
+    return "\n".join(
+        [
+            f"# Reference models (recipe '{summary['recipe']}')",
+            "",
+            "The three models `hemiface demo` runs on by default, in the users' names and "
+            "formats. They were trained on synthetic faces only (`hemiface synth`): they are "
+            "stand-ins for the users' models, for research and teaching, not a medical device.",
+            "",
+            "- **Base**: MobileNetV2 1.0 (224x224x3, input in [0, 1]) frozen, with a new head "
+            "(global average pooling, dropout, Dense(1, sigmoid) = P(Right)).",
+            "- **Fine-tuned**: the same backbone with its upper block (from "
+            "`block_16_expand` on) trained; every layer below is bit-identical to Base "
+            "(weights and BatchNorm statistics).",
+            "- **CNN**: a small custom CNN trained from scratch.",
+            "",
+            "The backbone stands in for ImageNet weights (which cannot be fetched here): "
+            f"MobileNetV2 trained from scratch on {backbone['images_seen']} synthetic faces "
+            f"({backbone['steps']} steps, {backbone['train_time_s']:.0f} s; recipe "
+            f"'{backbone['recipe']}', first at 96 px, then at 224 px), with mirrored faces "
+            "whose labels are swapped.",
+            "",
+            f"Held-out test set: {heldout['images']} faces drawn with seed {heldout['seed']}, "
+            "which no training step used (accuracy at threshold 0.5; flip consistency is "
+            "mean |p(mirror x) - (1 - p(x))|; severity bands subtle < 0.4 <= moderate < 0.7 "
+            "<= marked):",
+            "",
+            "| model | file | accuracy | ROC AUC | flip consistency | subtle / moderate / marked |",
+            "| --- | --- | --- | --- | --- | --- |",
+            *rows,
+            "",
+            f"Rebuild (training took {float(backbone['train_time_s']) / 60:.0f} min for the "
+            f"backbone and {float(summary['heads_and_cnn_wall_time_s']) / 60:.0f} min for the "
+            "heads and the CNN on the 2-core machine that built this set; every step "
+            "resumes where it stopped):",
+            "",
+            "```bash",
+            str(summary["command"]),
+            "```",
+            "",
+            "sha256 (also in `SHA256SUMS`, checked by `hemiface demo` before use):",
+            "",
+            *[f"- `{file}`: `{digest}`" for file, digest in sums.items()],
+            "",
+            "More: `training_report.md` (training figures of the heads and the CNN), "
+            "`heldout_report.json` (everything above, with the recipe's settings).",
+            "",
+        ]
+    )
 
 
 def _last_val_by_stage(history: list[dict[str, float]]) -> dict[str, float]:
