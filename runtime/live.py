@@ -8,9 +8,11 @@ A frame's work is the face step (detector, crop) and the models. Three ways to s
 "sequential" is one thing after another, each interpreter with the default threads.
 
 `choose_live_mode` times each candidate on a synthetic frame and a fixed crop (the work
-a frame with a face costs; the detector's cost does not depend on the content much),
-interleaving the candidates over a few rounds so that a busy moment on the machine does
-not decide, and keeps the one with the shortest median time a frame.
+a frame with a face costs), interleaving the candidates over a few rounds so that a busy
+moment on the machine does not decide, and keeps the one with the shortest median time a
+frame. The frame is smooth shading with a face-sized bright oval, not noise: the Haar
+cascade spends far longer on noise than on a camera's frame. The probe stays within about
+`PROBE_BUDGET_S`: on a slow or busy machine it times fewer frames a round.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ LIVE_MODES = ("sequential", "models", "overlap", "both")
 CHOICES = ("auto", *LIVE_MODES)
 ROUNDS = 3
 FRAMES_PER_ROUND = 8
+PROBE_BUDGET_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,17 @@ def candidates(
     return [c for c in every if c.mode == mode][:1]
 
 
+def probe_frame(width: int, height: int) -> np.ndarray:
+    """An RGB frame like a camera's in its statistics: smooth shading, a bright oval."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    shade = 60.0 + 80.0 * x / max(1, width - 1) + 40.0 * y / max(1, height - 1)
+    cx, cy, rx, ry = width / 2, height / 2, width / 6, height / 4
+    oval = ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 1.0
+    grey = np.where(oval, 190.0, shade)
+    rgb = np.stack([grey, grey * 0.85, grey * 0.75], axis=-1)
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
 def _frame_time(
     model_set: ModelSet,
     face: Callable[[np.ndarray], object],
@@ -121,8 +135,7 @@ def choose_live_mode(
     if len(tried) == 1:
         return LivePlan(tried[0], "asked for"), open_set(tried[0])
     width, height = frame_size
-    rng = np.random.default_rng(0)
-    frame = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    frame = probe_frame(width, height)
     crop = np.ascontiguousarray(center_crop(frame))
 
     def face(rgb: np.ndarray) -> object:
@@ -131,8 +144,11 @@ def choose_live_mode(
     sets = {c: open_set(c) for c in tried}
     times: dict[Candidate, list[float]] = {c: [] for c in tried}
     with ThreadPoolExecutor(1, thread_name_prefix="hemiface-probe") as pool:
-        for c in tried:  # warm-up: first invokes allocate and pack weights
-            _frame_time(sets[c], face, frame, crop, c.overlap, pool, 2)
+        # Warm-up (first invokes allocate and pack weights), which also says how long a
+        # frame takes here, so that the rounds fit the budget.
+        slowest = max(_frame_time(sets[c], face, frame, crop, c.overlap, pool, 2) for c in tried)
+        affordable = int(PROBE_BUDGET_S / max(1e-6, slowest * rounds * len(tried)))
+        frames = max(2, min(frames, affordable))
         for _ in range(rounds):
             for c in tried:
                 times[c].append(_frame_time(sets[c], face, frame, crop, c.overlap, pool, frames))
