@@ -71,7 +71,7 @@ class BackboneRecipe:
     batch_size: int = 32
     stages: tuple[Stage, ...] = (
         Stage(96, 3000, 2e-3, warmup_steps=150),
-        Stage(224, 300, 5e-4),
+        Stage(224, 600, 5e-4),
     )
     batchnorm_momentum: float = 0.99
     dropout: float = 0.2

@@ -32,7 +32,7 @@ def train(
         None,
         "--recipe",
         help="Build everything from nothing with a named recipe: 'reference' (the set this "
-        "repository ships: synthetic data, a MobileNetV2 backbone pretrained on 106k "
+        "repository ships: synthetic data, a MobileNetV2 backbone pretrained on 115k "
         "synthetic faces, about 1.5 h on 2 cores) or 'quick' (minutes, much weaker).",
     ),
     work: Path | None = typer.Option(

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from hemiface.convert.pipeline import convert_models
-from hemiface.convert.publish import JOURNAL_NAME, LOCK_NAME, STAGING_PREFIX
+from hemiface.convert.publish import JOURNAL_NAME, LOCK_NAME, STAGING_PREFIX, artifact_files
 from hemiface.runtime.manifest import MANIFEST_NAME, load_manifest
 from hemiface.runtime.modelset import load_model_set
 
@@ -163,8 +163,10 @@ def test_an_interrupted_convert_leaves_the_old_set_or_the_new(
     # The next convert finishes the job and leaves exactly the new set's files.
     summary = convert_models([new_model], out, formats=FORMATS.split(","))
     assert _loaded_set(out) == new_set
+    named = artifact_files(load_manifest(out))  # the classifiers and the face detector
+    assert {row.file for row in summary.rows} <= set(named)
     assert sorted(os.listdir(out)) == sorted(
-        [MANIFEST_NAME, ".hemiface-convert-cache.json"] + [row.file for row in summary.rows]
+        [MANIFEST_NAME, ".hemiface-convert-cache.json", *named]
     )
 
 

@@ -63,10 +63,12 @@ def test_a_new_version_gets_new_names_and_the_old_files_go(models_dir, other_mod
         # never the name the live manifest used for other bytes
         assert after.file == f"tiny.{after.format}.{after.sha256[:12]}.tflite"
     manifest = load_manifest(tmp_path)
-    assert set(artifact_files(manifest)) == {row.file for row in new.rows}
+    detectors = {d.file for d in manifest.detectors}  # the face detector, when installed
+    assert set(artifact_files(manifest)) == {row.file for row in new.rows} | detectors
     assert _listing(tmp_path) == sorted(
         [MANIFEST_NAME, ".hemiface-convert-cache.json", "notes.txt", "mine.int8.tflite"]
         + [row.file for row in new.rows]
+        + sorted(detectors)
     )  # the old artifacts are gone, the user's files stay, no lock, journal or staging
     third = convert_models([models_dir / "tiny.keras"], tmp_path, formats=FORMATS)
     assert [row.file for row in third.rows] == ["tiny.float32.tflite", "tiny.float16.tflite"]
@@ -121,8 +123,11 @@ def test_what_a_killed_run_left_is_cleaned_by_the_next(models_dir, other_model, 
     assert _set_of(tmp_path) == {(r.name, r.format, r.sha256) for r in first.rows}
     second = convert_models([other_model], tmp_path, formats=FORMATS)
     assert any("was interrupted" in note for note in second.notes)
+    detectors = [d.file for d in load_manifest(tmp_path).detectors]
     assert _listing(tmp_path) == sorted(
-        [MANIFEST_NAME, ".hemiface-convert-cache.json"] + [row.file for row in second.rows]
+        [MANIFEST_NAME, ".hemiface-convert-cache.json"]
+        + [row.file for row in second.rows]
+        + detectors
     )
 
 
