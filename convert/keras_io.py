@@ -45,7 +45,7 @@ LOADERS = ("keras", "tf_keras", "saved_model")
 UNSAFE_ADVICE = "refused in safe mode (pass --unsafe only for a file you trust)"
 CUSTOM_ROUTE = "--custom-objects FILE.py (its code runs: trusted files only)"
 TF_KERAS_INSTALL = "pip install tf-keras (part of hemiface[workstation])"
-CustomObjects = Path | dict[str, Any] | None
+CustomObjects = Path | str | dict[str, Any] | None
 
 
 @dataclass
