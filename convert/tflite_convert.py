@@ -10,6 +10,7 @@ temporary file while TensorFlow works, and hands the text back for error message
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
 import tempfile
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from hemiface.convert.keras_files import is_tf_keras_model
 from hemiface.runtime.errors import HemifaceError
 
 INT8_IO = ("uint8", "int8", "float")
@@ -52,9 +54,16 @@ def quiet_fds() -> Iterator[list[str]]:
 
 
 def export_saved_model(model: Any, folder: Path) -> Path:
-    """Write the Keras model as a SavedModel (serving signature) for the TFLite converter."""
+    """Write the Keras model as a SavedModel (serving signature) for the TFLite converter.
+
+    A tf-keras (Keras 2) model has the same route with its own, older `export(dir)`, which
+    prints its endpoints with print(): kept off stdout, where --json output goes."""
     with quiet_fds():
-        model.export(str(folder), format="tf_saved_model", verbose=False)
+        if is_tf_keras_model(model):
+            with contextlib.redirect_stdout(io.StringIO()):
+                model.export(str(folder))
+        else:
+            model.export(str(folder), format="tf_saved_model", verbose=False)
     return Path(folder)
 
 

@@ -114,3 +114,39 @@ def test_bench_pipeline_section(bench_assets: dict[str, Path], tmp_path: Path) -
     assert row["median_ms"] <= row["p90_ms"]
     assert "FPS" in (out / "report.md").read_text()
     assert not (out / "latency.png").exists()
+
+
+def test_bench_without_keras_skips_the_keras_rows_and_exits_zero(
+    bench_assets: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    code, output = _run(
+        [
+            "--tflite", str(bench_assets["tflite"]),
+            "--out", str(out),
+            "--quick",
+            "--only", "CNN,float32,latency",
+            "--no-plots",
+        ]
+    )  # fmt: skip
+    assert code == 0, output
+    results = json.loads((out / "results.json").read_text())
+    assert validate(results) == []
+    (row,) = results["latency"]["rows"]
+    assert row["engine_label"] == "tflite:float32" and row["status"] == "ok"
+    assert "keras_predict" not in results["settings"]["engines"]
+    (skipped,) = results["latency"]["skipped"]
+    assert "no --keras" in skipped
+    assert "Skipped: Keras rows" in (out / "report.md").read_text()
+
+
+def test_bench_keras_engines_alone_without_keras_is_one_line(
+    bench_assets: dict[str, Path], tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["bench", "--tflite", str(bench_assets["tflite"]), "--out", str(tmp_path)]
+        + ["--only", "keras,latency"],
+    )
+    assert result.exit_code != 0
+    assert "--keras" in str(result.exception) and "\n" not in str(result.exception)
