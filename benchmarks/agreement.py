@@ -44,12 +44,17 @@ def load_batch(
     return np.stack(tensors).astype(np.float32), np.asarray(ys, dtype=np.int64), failures
 
 
-def predict_keras(path: Path, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(p, p on the mirrored images) of a Keras model."""
+def predict_keras(
+    path: Path,
+    batch: np.ndarray,
+    unsafe: bool = False,
+    custom_objects: dict[str, Any] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(p, p on the mirrored images) of a Keras source (any file convert reads)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras
+    from hemiface.convert.keras_io import load_keras_model
 
-    model = keras.models.load_model(path, compile=False)
+    model = load_keras_model(path, unsafe=unsafe, custom_objects=custom_objects).model
     p = model.predict(batch, batch_size=32, verbose=0).reshape(-1)
     p_flip = model.predict(batch[:, :, ::-1, :], batch_size=32, verbose=0).reshape(-1)
     return p.astype(np.float64), p_flip.astype(np.float64)
@@ -72,12 +77,19 @@ def run_agreement(
     formats: list[str],
     use_keras: bool = True,
     progress: Progress | None = None,
+    unsafe: bool = False,
+    custom_objects: Path | None = None,
 ) -> dict[str, Any]:
     first = manifest.entry(models[0], manifest.formats_of(models[0])[0])
     batch, y, failures = load_batch(images, first.preprocessing)
     threshold = first.threshold
     p: dict[tuple[str, str], np.ndarray] = {}
     p_flip: dict[tuple[str, str], np.ndarray] = {}
+    objects = None
+    if use_keras and custom_objects is not None:
+        from hemiface.convert.keras_files import load_custom_objects
+
+        objects = load_custom_objects(custom_objects)
     for name in models:
         variants: list[str] = [KERAS] if use_keras and sources.get(name) else []
         variants += [f for f in manifest.formats_of(name) if f in formats]
@@ -86,7 +98,9 @@ def run_agreement(
                 progress(f"agreement {name} {variant}")
             try:
                 if variant == KERAS:
-                    p[name, variant], p_flip[name, variant] = predict_keras(sources[name], batch)
+                    p[name, variant], p_flip[name, variant] = predict_keras(
+                        sources[name], batch, unsafe, objects
+                    )
                 else:
                     p[name, variant], p_flip[name, variant] = predict_tflite(
                         model_set, manifest, name, variant, batch

@@ -61,6 +61,8 @@ class BenchConfig:
     video: Path | None = None
     backend: str | None = None
     quick: bool = False
+    unsafe: bool = False  # Lambda layers allowed in the Keras sources (trusted files only)
+    custom_objects: Path | None = None  # trusted Python file of the sources' custom layers
     command: str = ""
     argv: list[str] = field(default_factory=list)
 
@@ -128,6 +130,10 @@ def _benchmark_image(images: list[LabelledImage], folder: Path) -> Path:
     return path
 
 
+def _str_or_none(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
 def _sha256_of(path: Path | None) -> str | None:
     """The Keras source's sha256 (files only), so a reader can tell which model was run."""
     return sha256_file(path) if path is not None and path.is_file() else None
@@ -191,6 +197,7 @@ def run_bench(
     started = time.time()
     manifest = open_model_set(config.tflite_dir)
     selection = parse_only(config.only, manifest)
+    keras_skipped = _without_keras_rows(config, selection)
     config.timing.threads = lat.thread_counts(config.timing.threads, physical_cores())
     if total:
         total(plan_total(config, manifest, selection))
@@ -242,6 +249,8 @@ def run_bench(
         results["latency"] = _latency_section(
             config, manifest, selection, sources, titles, image, step
         )
+        if keras_skipped:
+            results["latency"]["skipped"] = [keras_skipped]
         results["delegation"] = delegation_section(
             manifest, config.tflite_dir, selection.models, selection.formats, config.backend
         )
@@ -256,6 +265,22 @@ def run_bench(
         list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     )
     return results
+
+
+def _without_keras_rows(config: BenchConfig, selection: Selection) -> str | None:
+    """Without a Keras folder there is nothing to time on the Keras engines: those rows are
+    skipped (said so in the results), not failed. Asking for them alone is an error."""
+    if config.keras_dir is not None or "latency" not in selection.sections:
+        return None
+    keras_engines = [e for e in selection.engines if e in lat.KERAS_ENGINES]
+    if not keras_engines:
+        return None
+    selection.engines = [e for e in selection.engines if e not in lat.KERAS_ENGINES]
+    if not selection.engines:
+        raise HemifaceError(
+            "--only chose Keras engines only, but no --keras folder of Keras sources was given"
+        )
+    return "Keras rows (model.predict, model(x)): no --keras folder of Keras sources given"
 
 
 def _latency_section(
@@ -279,6 +304,7 @@ def _latency_section(
         config.timing,
         image,
         config.backend,
+        loading={"unsafe": config.unsafe, "custom_objects": _str_or_none(config.custom_objects)},
     )
     machine = lat.measure_machine(config.timing, step)
     rows = lat.run_latency(specs, config.timing, titles, step)
@@ -340,6 +366,8 @@ def _agreement_section(
             selection.formats,
             use_keras,
             step,
+            unsafe=config.unsafe,
+            custom_objects=config.custom_objects,
         )
     except HemifaceError as exc:
         return {"status": "failed", "reason": str(exc)}

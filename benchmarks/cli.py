@@ -18,7 +18,10 @@ def bench(
     tflite: Path = typer.Option(..., "--tflite", help="Model set: *.tflite + hemiface.json."),
     out: Path = typer.Option(..., "--out", help="Folder for results.json, report.md, PNGs."),
     keras: Path | None = typer.Option(
-        None, "--keras", help="Folder of the Keras sources (.keras/.h5), for the Keras rows."
+        None,
+        "--keras",
+        help="Folder of the Keras sources (.keras/.h5 of Keras 3 or 2, SavedModel folders), for "
+        "the Keras rows and agreement. Without it the Keras rows are skipped.",
     ),
     data: Path | None = typer.Option(
         None, "--data", help="Labelled folder (Left/ and Right/, or a test/ split) for agreement."
@@ -54,6 +57,17 @@ def bench(
         None, "--backend", help="Interpreter: ai-edge-litert, tflite-runtime or tensorflow."
     ),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write PNG plots."),
+    unsafe: bool = typer.Option(
+        False,
+        "--unsafe",
+        help="Allow Lambda layers in the Keras sources (their code runs on load): trusted only.",
+    ),
+    custom_objects: Path | None = typer.Option(
+        None,
+        "--custom-objects",
+        help="Python file that defines the Keras sources' custom layers; it is imported, so its "
+        "code runs: trusted files only.",
+    ),
 ) -> None:
     """Benchmark every model x engine x format: latency, memory, cold start, agreement, FPS."""
     params = dict(locals())
@@ -101,6 +115,8 @@ def bench(
         video=video,
         backend=backend,
         quick=quick,
+        unsafe=unsafe,
+        custom_objects=custom_objects,
         command=command_line(invocation),
         argv=invocation,
     )

@@ -62,8 +62,10 @@ def plan_rows(
     settings: TimingSettings,
     image: Path | None,
     backend: str | None = None,
+    loading: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Worker specs, model by model: Keras engines first, then each TFLite format."""
+    """Worker specs, model by model: Keras engines first, then each TFLite format.
+    `loading` holds the Keras loader's options (unsafe, custom_objects) for Keras rows."""
     specs: list[dict[str, Any]] = []
     common = {
         "warmup": settings.warmup,
@@ -88,6 +90,7 @@ def plan_rows(
                         "keras_path": str(source) if source else None,
                         "scale": prep.scale,
                         "offset": prep.offset,
+                        **(loading or {}),
                     }
                 )
             if "tflite" not in engines:

@@ -143,6 +143,8 @@ def _latency_tables(section: dict[str, Any], titles: dict[str, str]) -> list[str
         ],
         table,
     )
+    for reason in section.get("skipped", []):
+        out += [f"Skipped: {reason}.", ""]
     machine = section.get("machine_reference", [])
     if machine:
         out.append(

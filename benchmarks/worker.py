@@ -8,8 +8,9 @@ start. The last line on stdout is one JSON object: {"ok": true, ...figures} or
 Engines:
 - "tflite": the runtime's path (no TensorFlow): manifest, checksummed model bytes,
   TFLiteClassifier, runtime image reading and preprocessing;
-- "keras_predict": the notebook's path: TensorFlow, `keras.models.load_model`,
-  `keras.utils.load_img`, `model.predict`;
+- "keras_predict": the notebook's path: TensorFlow, the Keras source loaded as convert and
+  explain load it (Keras 3, tf-keras for a Keras 2 file, or a SavedModel folder), that
+  Keras's `load_img`, `model.predict`;
 - "keras_call": the same model called directly, `model(x, training=False)`;
 - "machine": float32 matrix multiply with numpy, the machine's dense-arithmetic yardstick;
 - "set": the whole model set, every configuration (benchmarks/set_latency.py);
@@ -136,14 +137,28 @@ def run_keras(spec: dict[str, Any]) -> dict[str, Any]:
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
-    import keras
+    from hemiface.convert.keras_io import (
+        import_keras,
+        import_tf_keras,
+        keras_module_for,
+        load_keras_model,
+    )
 
     tf.config.threading.set_intra_op_parallelism_threads(spec["threads"])
     tf.config.threading.set_inter_op_parallelism_threads(spec["threads"])
+    path = Path(spec["keras_path"])
+    # The Keras that will read the file is imported before the clock for loading starts.
+    import_keras()
+    if path.is_file() and _saved_by_keras2(path):
+        import_tf_keras(path)
     t1 = time.perf_counter()
-    model = keras.models.load_model(spec["keras_path"], compile=False)
+    loaded = load_keras_model(
+        path, unsafe=bool(spec.get("unsafe")), custom_objects=spec.get("custom_objects")
+    )
+    model = loaded.model
+    keras = keras_module_for(model)  # the notebook's own Keras: its load_img, its predict
     t2 = time.perf_counter()
-    height, width = (int(d) for d in model.input_shape[1:3])
+    height, width = loaded.input_shape[:2]
     scale, offset = spec.get("scale", 1.0 / 255.0), spec.get("offset", 0.0)
     if spec.get("image"):
         # The notebook's preprocessing: PIL nearest resize, then / 255.
@@ -170,7 +185,8 @@ def run_keras(spec: dict[str, Any]) -> dict[str, Any]:
 
     samples = time_runs(run, spec["warmup"], spec["n"], spec["min_time_s"], spec["max_time_s"])
     return {
-        "backend": f"tensorflow {tf.__version__} / keras {keras.__version__}",
+        "backend": f"tensorflow {tf.__version__} / {keras.__name__} {keras.__version__}"
+        + (" (SavedModel)" if loaded.loader == "saved_model" else ""),
         "import_s": t1 - t0,
         "init_s": t2 - t1,
         "preprocess_s": t3 - t2,
@@ -181,6 +197,13 @@ def run_keras(spec: dict[str, Any]) -> dict[str, Any]:
         "macs": macs_from_keras(model),
         "samples_ms": samples,
     }
+
+
+def _saved_by_keras2(path: Path) -> bool:
+    from hemiface.convert.keras_files import read_facts
+    from hemiface.convert.keras_io import detect_format
+
+    return read_facts(path, detect_format(path)).is_keras2
 
 
 def run_matmul(spec: dict[str, Any]) -> dict[str, Any]:

@@ -45,12 +45,14 @@ def tensor_spec(detail: dict[str, Any]) -> TensorSpec:
     return TensorSpec([int(v) for v in detail["shape"]], str(dtype), quant)
 
 
-def converter_versions() -> ConverterInfo:
-    import keras
+def converter_versions(model: Any = None) -> ConverterInfo:
+    """hemiface, TensorFlow and the Keras that exported `model` (tf-keras for a Keras 2 one)."""
     import tensorflow as tf
 
     from hemiface import __version__
+    from hemiface.convert.keras_io import keras_module_for
 
+    keras = keras_module_for(model)
     return ConverterInfo(hemiface=__version__, tensorflow=tf.__version__, keras=keras.__version__)
 
 
@@ -74,7 +76,7 @@ class ModelWork:
         self.verify_set = verify_set
         self.workdir = workdir
         self.backend = backend
-        self.versions = converter_versions()
+        self.versions = converter_versions(model.model)
         self._saved_model: Path | None = None
         self._source_p: Any = None
         # Per format: the artifact's bytes and (once verified here) its probabilities on
@@ -99,6 +101,7 @@ class ModelWork:
 
     def work_key(self, fmt: str, int8_io: str, target: str | None) -> str:
         parts = [self.model.sha256, fmt, self.versions.tensorflow, self.versions.hemiface]
+        parts += [f"loader={self.model.loader} {self.versions.keras}"]
         parts += [f"output={self.output_index}", f"target={target}", f"batch={STATIC_BATCH}"]
         if fmt == "int8":
             parts += [f"io={int8_io}", self.calib_set.fingerprint() if self.calib_set else ""]
@@ -155,7 +158,12 @@ class ModelWork:
             input=tensor_spec(interpreter.get_input_details()[0]),
             output=tensor_spec(interpreter.get_output_details()[0]),
             preprocessing=self.spec,
-            source=SourceModel(self.model.path.name, self.model.sha256, self.model.source_format),
+            source=SourceModel(
+                self.model.path.name,
+                self.model.sha256,
+                self.model.source_format,
+                self.model.loader,
+            ),
             converter=self.versions,
             ops=report.ops,
             min_runtime=compat.describe_min_runtime(report),

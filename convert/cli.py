@@ -21,7 +21,9 @@ def _parse_formats(values: list[str] | None) -> list[str]:
 
 def convert(
     models: list[Path] = typer.Argument(
-        ..., help="Keras models: legacy .h5, native .keras or SavedModel folders."
+        ...,
+        help="Keras models: .h5 or .keras files of Keras 3 or Keras 2 (read with tf-keras), or "
+        "SavedModel folders. A file that fails is reported and the others are converted.",
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Folder of the model set to write."),
     formats: list[str] = typer.Option(
@@ -65,6 +67,12 @@ def convert(
     ),
     unsafe: bool = typer.Option(
         False, "--unsafe", help="Allow Lambda layers (their code runs on load): trusted files only."
+    ),
+    custom_objects: Path = typer.Option(
+        None,
+        "--custom-objects",
+        help="Python file that defines (and may register) the models' custom layers; it is "
+        "imported, so its code runs: trusted files only.",
     ),
     output_index: int = typer.Option(
         None, "--output-index", help="Which output of a multi-output model to convert."
@@ -124,6 +132,7 @@ def convert(
             progress=progress,
             output_index=output_index,
             runtime_python=runtime_python or None,
+            custom_objects=custom_objects,
             fuse=fuse,
         )
     if as_json:
@@ -137,11 +146,11 @@ def convert(
             stdout.print(f"note: {note}", highlight=False, markup=False)
         stdout.print(f"manifest: {summary.manifest}", highlight=False, markup=False)
     if summary.failed:
-        for row in summary.rows:
-            for problem in row.problems:
-                console.print(
-                    f"[bold red]failed:[/] {escape(row.file)}: {escape(problem)}", highlight=False
-                )
+        # One line each, never wrapped, so that a log or a script sees every failure whole.
+        lines = list(summary.load_failures)
+        lines += [f"{row.file}: {problem}" for row in summary.rows for problem in row.problems]
+        for line in lines:
+            console.print(f"[bold red]failed:[/] {escape(line)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
 
 

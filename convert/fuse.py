@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from hemiface.convert.keras_files import is_tf_keras_model
 from hemiface.convert.keras_io import LoadedModel
 
 # A trunk worth fusing carries at least this share of each model's parameters: below it
@@ -55,7 +56,8 @@ def _inbound(model: Any) -> list[list[int]]:
         parents: list[int] = []
         for node in getattr(layer, "_inbound_nodes", []):
             for parent in getattr(node, "parent_nodes", []):
-                op = getattr(parent, "operation", None)
+                # Keras 3 calls the node's layer `operation`, tf-keras `layer`.
+                op = getattr(parent, "operation", None) or getattr(parent, "layer", None)
                 if id(op) in position:
                     parents.append(position[id(op)])
         found.append(parents)
@@ -125,6 +127,8 @@ def find_shared_trunks(
             other = models[j]
             if j in taken or not _is_functional(other.model):
                 continue
+            if is_tf_keras_model(other.model) != is_tf_keras_model(host.model):
+                continue  # one fused graph is built by one Keras
             prefix = shared_prefix_length(host.model, other.model)
             if prefix == 0 or prefix >= min(len(host.model.layers), len(other.model.layers)):
                 continue  # nothing shared, or the same model twice: nothing to fuse
@@ -181,9 +185,12 @@ def _frontier(model: Any, length: int) -> list[Any]:
 def build_fused_model(trunk: SharedTrunk) -> Any:
     """One Keras model: the first model's trunk, then each model's own layers; a dict of
     outputs keyed by model name."""
-    import keras
-
     host = trunk.models[0].model
+    if is_tf_keras_model(host):
+        import tf_keras as keras
+    else:
+        import keras
+
     image = keras.Input(tuple(host.inputs[0].shape[1:]), name="image")
     host_frontier = _frontier(host, trunk.layers)
     trunk_model = keras.Model(host.inputs, host_frontier, name="shared_trunk")

@@ -1,10 +1,16 @@
 """Load a Keras laterality model (.h5, .keras or SavedModel folder) and check its shape.
 
+One loader for every command (convert, explain, bench): Keras 3 files are read by
+Keras 3; Keras 2 files (tf.keras up to TensorFlow 2.15, or tf-keras; told apart by the
+file's recorded `keras_version`) by tf-keras, in this process, beside Keras 3; SavedModel
+folders through `tf.saved_model`. Lambda layers are refused from the file's config before
+any loader deserialises it, unless the caller passes `unsafe`.
+
 Everything that can go wrong with a user's model file becomes one `ModelLoadError` line
-naming the file: missing, not a model, a Lambda layer in safe mode, a legacy .h5 that
-Keras 3 cannot read (with the tf-keras route), an input that is not HxWx3, an output
-that is not one sigmoid unit. TensorFlow and Keras are imported inside the functions so
-that importing this module stays cheap.
+naming the file and keeping the cause Keras gave: missing, not a model, a Lambda layer in
+safe mode, a class Keras does not know (with the --custom-objects route), an input that
+is not HxWx3, an output that is not one sigmoid unit. TensorFlow and Keras are imported
+inside the functions so that importing this module stays cheap.
 """
 
 from __future__ import annotations
@@ -19,19 +25,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hemiface.runtime.errors import HemifaceError
+from hemiface.convert.keras_files import (
+    KerasFileFacts,
+    ModelLoadError,
+    code_layers,
+    custom_classes,
+    is_tf_keras_model,
+    keras_cause,
+    load_custom_objects,
+    names_a_missing_class,
+    read_facts,
+)
+
+__all__ = ["LOADERS", "LoadedModel", "ModelLoadError", "load_keras_model"]
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
 SOURCE_FORMATS = ("h5", "keras", "savedmodel")
-TF_KERAS_ROUTE = (
-    "load it with tf-keras instead (pip install tf-keras; TF_USE_LEGACY_KERAS=1) and "
-    "re-save it as a SavedModel folder with model.export(DIR), then convert DIR"
-)
-
-
-class ModelLoadError(HemifaceError):
-    """A model file is missing, unreadable, unsafe or not a single-sigmoid image model."""
+# Which loader read a source, as the manifest records it.
+LOADERS = ("keras", "tf_keras", "saved_model")
+UNSAFE_ADVICE = "refused in safe mode (pass --unsafe only for a file you trust)"
+CUSTOM_ROUTE = "--custom-objects FILE.py (its code runs: trusted files only)"
+TF_KERAS_INSTALL = "pip install tf-keras (part of hemiface[workstation])"
+CustomObjects = Path | str | dict[str, Any] | None
 
 
 @dataclass
@@ -41,6 +57,7 @@ class LoadedModel:
     source_format: str  # "h5", "keras" or "savedmodel"
     sha256: str  # of the file, or of a SavedModel folder's files (see sha256_source)
     path: Path
+    loader: str = "keras"  # one of LOADERS: which loader read the source
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -98,6 +115,30 @@ def import_keras() -> Any:
     return keras
 
 
+def import_tf_keras(path: Path) -> Any | None:
+    """The tf-keras package (Keras 2 for this TensorFlow), or None when not installed."""
+    quiet_tensorflow()
+    try:
+        import tf_keras
+    except ImportError:
+        return None
+    except Exception as exc:  # noqa: BLE001 - a tf-keras built for another TensorFlow
+        raise ModelLoadError(
+            f"{path}: a Keras 2 file, but tf-keras does not import ({keras_cause(exc)}); "
+            "tf-keras must match the installed TensorFlow (tf-keras 2.X for TensorFlow 2.X)"
+        ) from None
+    return tf_keras
+
+
+def keras_module_for(model: Any) -> Any:
+    """The Keras package that built `model`: tf_keras for a Keras 2 model, else Keras 3."""
+    if is_tf_keras_model(model):
+        import tf_keras
+
+        return tf_keras
+    return import_keras()
+
+
 def sha256_source(path: Path) -> str:
     """sha256 of a model file; for a folder, of its relative paths and file contents."""
     path = Path(path)
@@ -153,35 +194,91 @@ def detect_format(path: Path) -> str:
 
 
 def load_keras_model(
-    path: Path, unsafe: bool = False, output_index: int | None = None
+    path: Path,
+    unsafe: bool = False,
+    output_index: int | None = None,
+    custom_objects: CustomObjects = None,
 ) -> LoadedModel:
     """Load and validate a laterality model; the returned model has exactly one output.
 
     `unsafe` allows Lambda layers (their code runs on load: only for trusted files).
-    `output_index` picks one output of a multi-output model.
+    `output_index` picks one output of a multi-output model. `custom_objects` is a
+    trusted Python file that defines the model's custom layers (or a name -> class dict).
     """
     path = Path(path)
     source_format = detect_format(path)
     sha = sha256_source(path)
-    keras = import_keras()
+    objects = (
+        load_custom_objects(custom_objects)
+        if isinstance(custom_objects, Path | str)
+        else dict(custom_objects or {})
+    )
     if source_format == "savedmodel":
-        model = _load_savedmodel(path, keras)
+        model, loader = _load_savedmodel(path, import_keras()), "saved_model"
     else:
-        model = _load_keras_file(path, source_format, unsafe, keras)
+        facts = read_facts(path, source_format)
+        if source_format == "h5" and facts.config is None:
+            raise ModelLoadError(f"{path}: an HDF5 file without a model config (weights only?)")
+        if not unsafe:
+            _refuse_code(path, code_layers(facts.config))
+        model, loader = _load_keras_file(path, source_format, facts, unsafe, objects)
     if not unsafe:
-        lambdas = [layer.name for layer in _all_layers(model) if type(layer).__name__ == "Lambda"]
-        if lambdas:
-            raise ModelLoadError(
-                f"{path}: has Lambda layer(s) {', '.join(lambdas)}, whose Python code would run "
-                "on load; refused in safe mode (pass --unsafe only for a file you trust)"
-            )
+        _refuse_code(path, [layer.name for layer in _all_layers(model) if _is_lambda(layer)])
+    keras = keras_module_for(model)
     model = _select_output(model, output_index, path, keras)
     _check_input(model, path)
     _check_sigmoid_output(model, path, keras)
-    return LoadedModel(model, model_name_for(path), source_format, sha, path)
+    return LoadedModel(model, model_name_for(path), source_format, sha, path, loader)
 
 
-def _load_keras_file(path: Path, source_format: str, unsafe: bool, keras: Any) -> Any:
+def _is_lambda(layer: Any) -> bool:
+    return type(layer).__name__ == "Lambda"
+
+
+def _refuse_code(path: Path, names: list[str]) -> None:
+    if names:
+        raise ModelLoadError(
+            f"{path}: has Lambda layer(s) {', '.join(dict.fromkeys(names))}, whose Python code "
+            f"would run on load; {UNSAFE_ADVICE}"
+        )
+
+
+def _load_keras_file(
+    path: Path,
+    source_format: str,
+    facts: KerasFileFacts,
+    unsafe: bool,
+    objects: dict[str, Any],
+) -> tuple[Any, str]:
+    """(model, loader): a Keras 2 file through tf-keras, anything else through Keras 3."""
+    if facts.is_keras2:
+        tf_keras = import_tf_keras(path)
+        if tf_keras is not None:
+            what = (
+                f"tf-keras {tf_keras.__version__} cannot load this Keras {facts.keras_version} file"
+            )
+            model = _call_loader(tf_keras, path, source_format, unsafe, objects, facts, what)
+            return model, "tf_keras"
+    keras = import_keras()
+    what, after = f"Keras {keras.__version__} cannot load it", ""
+    if facts.is_keras2:
+        what = f"Keras {keras.__version__} cannot load this Keras {facts.keras_version} file"
+        after = f"; hemiface reads Keras 2 files with tf-keras: {TF_KERAS_INSTALL}"
+    return _call_loader(keras, path, source_format, unsafe, objects, facts, what, after), "keras"
+
+
+def _call_loader(
+    keras: Any,
+    path: Path,
+    source_format: str,
+    unsafe: bool,
+    objects: dict[str, Any],
+    facts: KerasFileFacts,
+    what: str,
+    after: str = "",
+) -> Any:
+    """`keras.models.load_model` on `path`; a failure becomes one ModelLoadError line:
+    "<path>: <what> (<Keras's cause>)<advice><after>"."""
     # Keras picks the loader by suffix; a file with another suffix is loaded via a link.
     wanted = ".h5" if source_format == "h5" else ".keras"
     with tempfile.TemporaryDirectory(prefix="hemiface-load-") as tmp:
@@ -190,27 +287,32 @@ def _load_keras_file(path: Path, source_format: str, unsafe: bool, keras: Any) -
             target = Path(tmp) / f"model{wanted}"
             target.symlink_to(path.resolve())
         try:
-            return keras.models.load_model(target, compile=False, safe_mode=not unsafe)
+            return keras.models.load_model(
+                target, custom_objects=objects or None, compile=False, safe_mode=not unsafe
+            )
         except Exception as exc:  # noqa: BLE001 - every loader failure becomes one line
-            raise _explain_load_failure(path, source_format, exc) from None
+            raise _explain_load_failure(path, exc, facts, what, after) from None
 
 
-def _explain_load_failure(path: Path, source_format: str, exc: Exception) -> ModelLoadError:
+def _explain_load_failure(
+    path: Path, exc: Exception, facts: KerasFileFacts, what: str, after: str
+) -> ModelLoadError:
     text = " ".join(str(exc).split())
     if "Lambda" in text and "safe_mode" in text:
         return ModelLoadError(
-            f"{path}: has a Lambda layer whose Python code would run on load; refused in safe "
-            "mode (pass --unsafe only for a file you trust)"
+            f"{path}: has a Lambda layer whose Python code would run on load; {UNSAFE_ADVICE}"
         )
-    if "No model config found" in text or "model_config" in text:
-        return ModelLoadError(f"{path}: an HDF5 file without a model config (weights only?)")
-    short = text if len(text) <= 160 else text[:157] + "..."
-    if source_format == "h5":
-        return ModelLoadError(
-            f"{path}: Keras 3 cannot load this legacy .h5 ({type(exc).__name__}: {short}); "
-            + TF_KERAS_ROUTE
+    cause = f"{type(exc).__name__}: {keras_cause(exc)}"
+    custom = custom_classes(facts.config)
+    advice = ""
+    if custom:
+        advice = (
+            f"; it uses classes Keras does not ship ({', '.join(custom)}): name the Python file "
+            f"that defines them with {CUSTOM_ROUTE}"
         )
-    return ModelLoadError(f"{path}: Keras cannot load it ({type(exc).__name__}: {short})")
+    elif names_a_missing_class(cause):
+        advice = f"; if it uses custom layers, name the file that defines them with {CUSTOM_ROUTE}"
+    return ModelLoadError(f"{path}: {what} ({cause}){advice}{after}")
 
 
 def _load_savedmodel(path: Path, keras: Any) -> Any:

@@ -1,7 +1,8 @@
 """`convert_models`: Keras models in, a verified model set (.tflite files + manifest) out.
 
 Order of work, chosen so that bad input never leaves anything half-written:
-1. check every option and load every model (ModelLoadError on the first bad one);
+1. check every option and load every model: a model that fails to load is reported and
+   the others go on (ModelLoadError, one line a file, when none loads);
 2. read the calibration / verification images (DatasetError when empty or unreadable);
 3. per model and format: convert (or reuse a valid earlier artifact), read its ops, load it
    in every reachable interpreter, verify it against the Keras model;
@@ -34,7 +35,8 @@ from hemiface.convert.calibration import (
 )
 from hemiface.convert.detector import stage_detectors
 from hemiface.convert.fused_artifact import fuse_models, merge_fused
-from hemiface.convert.keras_io import LoadedModel, load_keras_model
+from hemiface.convert.keras_files import load_custom_objects
+from hemiface.convert.keras_io import LoadedModel, ModelLoadError, load_keras_model
 from hemiface.convert.publish import ModelSetTransaction
 from hemiface.convert.summary import TITLES, ConversionRow, ConversionSummary, title_for
 from hemiface.convert.tflite_convert import INT8_IO
@@ -74,15 +76,14 @@ def convert_models(
     progress: Progress | None = None,
     output_index: int | None = None,
     runtime_python: list[Path] | None = None,
+    custom_objects: Path | None = None,
     fuse: bool = True,
 ) -> ConversionSummary:
     """Convert each model to each format into OUT, verify, and write OUT/hemiface.json."""
     started = time.perf_counter()
     formats = _check_options(models, formats, calib, int8_io, target, max_flip_rate, names)
     out = Path(out)
-    loaded = [load_keras_model(Path(p), unsafe, output_index) for p in models]
-    for model, name in zip(loaded, names or [], strict=False):
-        model.name = name
+    loaded, load_failures = _load_models(models, names, unsafe, output_index, custom_objects)
     _check_unique_names(loaded)
     _check_writable(out)
     notes: list[str] = []
@@ -163,7 +164,34 @@ def convert_models(
         verification=_describe(image_sets, "verify" if verify is not None else "calib"),
         notes=notes,
         seconds=time.perf_counter() - started,
+        load_failures=load_failures,
     )
+
+
+def _load_models(
+    models: list[Path],
+    names: list[str] | None,
+    unsafe: bool,
+    output_index: int | None,
+    custom_objects: Path | None,
+) -> tuple[list[LoadedModel], list[str]]:
+    """Every model that loads, and one line for each that does not; when none loads,
+    ModelLoadError with every line."""
+    loaded: list[LoadedModel] = []
+    failures: list[str] = []
+    objects = load_custom_objects(custom_objects) if custom_objects is not None else None
+    for index, path in enumerate(models):
+        try:
+            model = load_keras_model(Path(path), unsafe, output_index, objects)
+        except ModelLoadError as exc:
+            failures.append(str(exc))
+            continue
+        if names:
+            model.name = names[index]
+        loaded.append(model)
+    if not loaded:
+        raise ModelLoadError("\n".join(failures))
+    return loaded, failures
 
 
 def _describe(sets: dict[tuple[str, int, int], ImageSet | None], role: str) -> str | None:

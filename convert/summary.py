@@ -51,10 +51,11 @@ class ConversionSummary:
     verification: str | None
     notes: list[str]
     seconds: float
+    load_failures: list[str] = field(default_factory=list)  # one line per model not loaded
 
     @property
     def failed(self) -> bool:
-        return any(not row.passed for row in self.rows)
+        return bool(self.load_failures) or any(not row.passed for row in self.rows)
 
     def to_dict(self) -> dict[str, Any]:
         rows = []
@@ -70,6 +71,7 @@ class ConversionSummary:
             "calibration": self.calibration,
             "verification": self.verification,
             "notes": self.notes,
+            "load_failures": self.load_failures,
             "seconds": round(self.seconds, 2),
             "rows": rows,
         }

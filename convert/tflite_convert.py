@@ -10,6 +10,7 @@ temporary file while TensorFlow works, and hands the text back for error message
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
 import tempfile
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from hemiface.convert.keras_files import is_tf_keras_model
 from hemiface.runtime.errors import HemifaceError
 
 INT8_IO = ("uint8", "int8", "float")
@@ -60,14 +62,29 @@ def export_saved_model(
     The signature takes a batch of exactly one image (`STATIC_BATCH`): with a dynamic batch
     a Flatten exports as SHAPE, STRIDED_SLICE, PACK and RESHAPE, which XNNPACK does not
     take, so the delegate splits the graph in two. The runtime feeds one image a call.
+    A tf-keras (Keras 2) model goes through tf-keras' own ExportArchive, the route of its
+    `export(dir)`, which prints its endpoints with print(): kept off stdout, where --json
+    output goes.
     """
-    import keras
-
-    shape = tuple(input_shape or model.inputs[0].shape[1:])
-    dtype = str(getattr(model.inputs[0], "dtype", None) or "float32")
-    signature = [keras.InputSpec(shape=(STATIC_BATCH, *shape), dtype=dtype)]
+    shape = (STATIC_BATCH, *tuple(input_shape or model.inputs[0].shape[1:]))
+    dtype = str(getattr(getattr(model.inputs[0], "dtype", None), "name", None) or "float32")
     with quiet_fds():
-        model.export(str(folder), format="tf_saved_model", verbose=False, input_signature=signature)
+        if is_tf_keras_model(model):
+            import tensorflow as tf
+            import tf_keras
+
+            archive = tf_keras.export.ExportArchive()
+            archive.track(model)
+            archive.add_endpoint("serve", model.__call__, [tf.TensorSpec(shape, dtype)])
+            with contextlib.redirect_stdout(io.StringIO()):
+                archive.write_out(str(folder))
+        else:
+            import keras
+
+            signature = [keras.InputSpec(shape=shape, dtype=dtype)]
+            model.export(
+                str(folder), format="tf_saved_model", verbose=False, input_signature=signature
+            )
     return Path(folder)
 
 

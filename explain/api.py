@@ -76,6 +76,7 @@ class ModelExplanation:
     mask: dict | None = None
     sanity: dict | None = None
     deletion: dict | None = None
+    loader: str = ""  # which loader read the source: keras, tf_keras, saved_model, in-memory
     files: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
     attributions: np.ndarray | None = field(default=None, repr=False)  # not in JSON
@@ -129,14 +130,16 @@ class ExplainSession:
     scorers: dict[str, Any] = field(default_factory=dict)  # architecture key -> scorer
 
 
-def _load(source: ModelSource, unsafe: bool, session: ExplainSession) -> tuple[Any, dict]:
+def _load(
+    source: ModelSource, unsafe: bool, session: ExplainSession, custom_objects: dict | None
+) -> tuple[Any, dict]:
     from hemiface.explain.scorer import architecture_key
 
     if source.model is not None:
         return load_model(source, unsafe)
     key = f"{Path(source.path).resolve()}|unsafe={unsafe}"
     if key not in session.loaded:
-        model, facts = load_model(source, unsafe)
+        model, facts = load_model(source, unsafe, custom_objects)
         # Own copy of the weights: a shared graph's variables get other models' weights.
         session.loaded[key] = (model, facts, model.get_weights(), architecture_key(model))
     model, facts, _, _ = session.loaded[key]
@@ -286,6 +289,7 @@ def explain_image(
     use_annotations: bool = True,
     progress: ExplainProgress | None = None,
     session: ExplainSession | None = None,
+    custom_objects: Path | None = None,
 ) -> ExplainReport:
     """Explain every model on `image` and write overlays, maps, a figure and explain.json.
 
@@ -295,6 +299,7 @@ def explain_image(
     its ground truth (labels.csv): the mask (unless `mask` is given), the true label and
     the landmarks' midline (unless `face_box` is given); `use_annotations=False` ignores it.
     Pass one `ExplainSession` to several calls to load and trace each model only once.
+    `custom_objects` names a trusted Python file that defines the models' custom layers.
     """
     started = time.perf_counter()
     settings = ExplainSettings(
@@ -334,6 +339,11 @@ def explain_image(
     import_started = time.perf_counter()
     import_keras()
     import_seconds = time.perf_counter() - import_started
+    objects = None
+    if custom_objects is not None:
+        from hemiface.convert.keras_files import load_custom_objects
+
+        objects = load_custom_objects(Path(custom_objects))
 
     explained: list[ModelExplanation] = []
     failures: list[dict] = []
@@ -349,7 +359,7 @@ def explain_image(
                 progress(title, n, expected)
 
         try:
-            model, facts = _load(source, unsafe, session)
+            model, facts = _load(source, unsafe, session, objects)
             loaded = time.perf_counter()
             scorer = _scorer_for(source, model, unsafe, session)
             result = _explain_one(

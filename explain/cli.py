@@ -101,6 +101,12 @@ def explain(
     unsafe: bool = typer.Option(
         False, "--unsafe", help="Allow Lambda layers (their code runs on load; trusted files only)."
     ),
+    custom_objects: Path | None = typer.Option(
+        None,
+        "--custom-objects",
+        help="Python file that defines (and may register) the models' custom layers; it is "
+        "imported, so its code runs: trusted files only.",
+    ),
 ) -> None:
     """Integrated Gradients of each model on IMAGE: overlays, a comparison figure, explain.json."""
     require_tensorflow("explain")
@@ -157,6 +163,7 @@ def explain(
             face_box=_parse_face_box(face_box),
             seed=seed,
             unsafe=unsafe,
+            custom_objects=custom_objects,
             use_annotations=not no_annotations,
             progress=progress,
         )

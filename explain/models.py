@@ -1,15 +1,17 @@
 """Which Keras models to explain: a folder of the three reference models, or a mapping.
 
 A folder is searched for the three reference names with any format convert accepts
-(.keras, .h5, a SavedModel folder); a folder holding none of them has every Keras model
-in it explained instead. Loading goes through hemiface.convert.keras_io, which gives
-one-line errors for a missing, unsafe or wrongly shaped model.
+(.keras, .h5, a SavedModel folder; Keras 3 or Keras 2); a folder holding none of them has
+every Keras model in it explained instead. When a name has several files (say a .keras
+and an .h5), the first that loads is explained. Loading goes through
+hemiface.convert.keras_io, the loader convert and bench use, which gives one-line errors
+for a missing, unsafe or wrongly shaped model.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ class ModelSource:
     title: str
     path: Path | None  # None when a live keras.Model was passed in
     model: Any = None  # a keras.Model, set when passed in or once loaded
+    alternatives: list[Path] = field(default_factory=list)  # other files of the same name
 
 
 def _is_model_folder(path: Path) -> bool:
@@ -37,12 +40,11 @@ def _is_model_folder(path: Path) -> bool:
     )
 
 
-def _find(folder: Path, name: str) -> Path | None:
-    for suffix in MODEL_SUFFIXES:
-        candidate = folder / f"{name}{suffix}"
-        if candidate.is_file():
-            return candidate
-    return folder / name if _is_model_folder(folder / name) else None
+def _find(folder: Path, name: str) -> list[Path]:
+    """Every file or SavedModel folder of model `name`, in the order they are tried."""
+    found = [folder / f"{name}{suffix}" for suffix in MODEL_SUFFIXES]
+    found = [path for path in found if path.is_file()]
+    return found + ([folder / name] if _is_model_folder(folder / name) else [])
 
 
 def title_for(name: str) -> str:
@@ -67,7 +69,11 @@ def find_models(models: Path | str | Mapping[str, Any]) -> list[ModelSource]:
     if not folder.is_dir():
         raise HemifaceError(f"{folder}: --models must be a folder of Keras models")
     found = [(name, _find(folder, name)) for name in REFERENCE_TITLES]
-    sources = [ModelSource(name, title_for(name), path) for name, path in found if path]
+    sources = [
+        ModelSource(name, title_for(name), paths[0], alternatives=paths[1:])
+        for name, paths in found
+        if paths
+    ]
     if sources:
         return sources
     others = sorted(
@@ -83,16 +89,34 @@ def find_models(models: Path | str | Mapping[str, Any]) -> list[ModelSource]:
     return [ModelSource(model_name_for(p), title_for(model_name_for(p)), p) for p in others]
 
 
-def load_model(source: ModelSource, unsafe: bool = False) -> tuple[Any, dict]:
-    """The keras.Model of `source` and facts about its file (format, sha256)."""
-    if source.model is not None:
-        return source.model, {"source": None, "source_format": "in-memory", "sha256": None}
-    from hemiface.convert.keras_io import load_keras_model
+def load_model(
+    source: ModelSource, unsafe: bool = False, custom_objects: dict[str, Any] | None = None
+) -> tuple[Any, dict]:
+    """The keras.Model of `source` and facts about its file (format, loader, sha256).
 
-    loaded = load_keras_model(source.path, unsafe=unsafe)
-    facts = {
-        "source": str(source.path),
-        "source_format": loaded.source_format,
-        "sha256": loaded.sha256,
-    }
-    return loaded.model, facts
+    The source's files are tried in order; the first that loads wins. When none does,
+    the first file's error is raised (it is the one the user most likely meant)."""
+    if source.model is not None:
+        return source.model, {
+            "source": None,
+            "source_format": "in-memory",
+            "loader": "in-memory",
+            "sha256": None,
+        }
+    from hemiface.convert.keras_io import ModelLoadError, load_keras_model
+
+    first_error: ModelLoadError | None = None
+    for path in [source.path, *source.alternatives]:
+        try:
+            loaded = load_keras_model(path, unsafe=unsafe, custom_objects=custom_objects)
+        except ModelLoadError as exc:
+            first_error = first_error or exc
+            continue
+        facts = {
+            "source": str(path),
+            "source_format": loaded.source_format,
+            "loader": loaded.loader,
+            "sha256": loaded.sha256,
+        }
+        return loaded.model, facts
+    raise first_error or HemifaceError(f"{source.name}: no model file to load")

@@ -85,7 +85,9 @@ def main() -> None:
     try:
         app()
     except HemifaceError as exc:
-        err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True)
+        # One line a problem: an error about several files (say, convert) has one each.
+        for line in str(exc).splitlines() or [""]:
+            err.print(f"[bold red]error:[/] {escape(line)}", markup=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -82,6 +82,9 @@ class SourceModel:
     file: str
     sha256: str
     format: str  # "h5", "keras", "savedmodel"
+    # Which loader read it: "keras" (Keras 3), "tf_keras" (a Keras 2 file) or "saved_model";
+    # "" in manifests written before this was recorded.
+    loader: str = ""
 
 
 @dataclass

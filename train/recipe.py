@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -23,7 +24,13 @@ import numpy as np
 
 from hemiface.runtime.errors import HemifaceError
 from hemiface.synth.dataset import LABELS_CSV, generate_dataset, read_labels
-from hemiface.train.backbone import BACKBONE_WEIGHTS, BackboneRecipe, Progress, Stage
+from hemiface.train.backbone import (
+    BACKBONE_REPORT,
+    BACKBONE_WEIGHTS,
+    BackboneRecipe,
+    Progress,
+    Stage,
+)
 from hemiface.train.config import TrainConfig
 from hemiface.train.names import MODEL_FILES, MODEL_TITLES, REPORT_JSON
 
@@ -236,6 +243,7 @@ def build_recipe(
     )
     figures = evaluate_heldout(out, heldout, recipe.heldout_seed, progress=progress)
     sums = write_checksums(out)
+    shutil.copyfile(work / "backbone" / BACKBONE_REPORT, out / BACKBONE_REPORT)
     summary: dict[str, object] = {
         "recipe": recipe.name,
         "command": recipe.command(out),

@@ -192,3 +192,39 @@ def test_int8_io_comparison(sibling_sources: Path, tmp_path: Path) -> None:
     assert rows["int8"]["max_abs_dp"] == pytest.approx(rows["uint8"]["max_abs_dp"], abs=1e-6)
     assert all(r["bare_ms"] > 0 and r["whole_ms"] >= r["bare_ms"] * 0.5 for r in rows.values())
     assert "int8/uint8" in (tmp_path / "int8_io.md").read_text()
+
+
+def test_bench_without_keras_skips_the_keras_rows_and_exits_zero(
+    bench_assets: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    code, output = _run(
+        [
+            "--tflite", str(bench_assets["tflite"]),
+            "--out", str(out),
+            "--quick",
+            "--only", "CNN,float32,latency",
+            "--no-plots",
+        ]
+    )  # fmt: skip
+    assert code == 0, output
+    results = json.loads((out / "results.json").read_text())
+    assert validate(results) == []
+    (row,) = results["latency"]["rows"]
+    assert row["engine_label"] == "tflite:float32" and row["status"] == "ok"
+    assert "keras_predict" not in results["settings"]["engines"]
+    (skipped,) = results["latency"]["skipped"]
+    assert "no --keras" in skipped
+    assert "Skipped: Keras rows" in (out / "report.md").read_text()
+
+
+def test_bench_keras_engines_alone_without_keras_is_one_line(
+    bench_assets: dict[str, Path], tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["bench", "--tflite", str(bench_assets["tflite"]), "--out", str(tmp_path)]
+        + ["--only", "keras,latency"],
+    )
+    assert result.exit_code != 0
+    assert "--keras" in str(result.exception) and "\n" not in str(result.exception)

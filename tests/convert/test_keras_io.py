@@ -119,24 +119,41 @@ def test_multi_output_needs_output_index(tmp_path: Path):
     assert len(loaded.model.outputs) == 1
 
 
-def test_legacy_h5_keras3_cannot_load_points_to_tf_keras(models_dir: Path, tmp_path: Path):
-    """An .h5 whose config Keras 3 rejects (as with DepthwiseConv2D(groups=1) from TF 2.x)."""
+def _h5_with_bad_dense(models_dir: Path, path: Path, keras_version: str | None) -> Path:
+    """An .h5 whose config Keras rejects (an argument Dense does not know), as happens to
+    MobileNet files from TF 2.x (DepthwiseConv2D(groups=1)); optionally marked Keras 2."""
     import h5py
 
-    path = tmp_path / "legacy.h5"
     path.write_bytes((models_dir / "tiny.h5").read_bytes())
     with h5py.File(path, "r+") as handle:
         config = json.loads(handle.attrs["model_config"])
         dense = next(
             layer for layer in config["config"]["layers"] if layer["class_name"] == "Dense"
         )
-        dense["config"]["groups"] = 1  # an argument Keras 3's Dense does not know
+        dense["config"]["groups"] = 1
         handle.attrs["model_config"] = json.dumps(config)
+        if keras_version is not None:
+            handle.attrs["keras_version"] = keras_version
+    return path
+
+
+def test_h5_keras_cannot_load_keeps_the_cause_keras_gave(models_dir: Path, tmp_path: Path):
+    path = _h5_with_bad_dense(models_dir, tmp_path / "bad3.h5", None)
     with pytest.raises(ModelLoadError) as info:
         load_keras_model(path)
     message = str(info.value)
-    assert "legacy .h5" in message and "tf-keras" in message
-    assert "TF_USE_LEGACY_KERAS=1" in message and "\n" not in message
+    assert message.startswith(f"{path}: Keras 3.") and "\n" not in message
+    assert "Unrecognized keyword arguments passed to Dense: {'groups': 1}" in message
+
+
+def test_h5_marked_keras2_goes_to_tf_keras_and_keeps_its_cause(models_dir: Path, tmp_path: Path):
+    path = _h5_with_bad_dense(models_dir, tmp_path / "bad2.h5", "2.15.0")
+    with pytest.raises(ModelLoadError) as info:
+        load_keras_model(path)
+    message = str(info.value)
+    assert "tf-keras 2." in message and "Keras 2.15.0 file" in message and "\n" not in message
+    # A Keras 3 config under a Keras 2 label: tf-keras names what it does not know.
+    assert "Unrecognized keyword arguments" in message
 
 
 def test_weights_only_h5_is_not_a_model(tmp_path: Path):
