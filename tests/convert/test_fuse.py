@@ -193,3 +193,36 @@ def test_mobilenetv2_siblings_fuse_at_the_fine_tuning_cut(tmp_path: Path) -> Non
     together = load_model_set(tmp_path / "set", "float32", num_threads=1).probabilities(image)
     apart = load_model_set(tmp_path / "set", "float32", num_threads=1, fuse=False)
     assert np.max(np.abs(np.subtract(together, apart.probabilities(image)))) <= 1e-5
+
+
+def test_keras2_siblings_fuse_through_tf_keras(tmp_path: Path) -> None:
+    """Keras 2 files load through tf-keras: the trunk is found, the fused model is built
+    with tf-keras, and the export has a static batch there too."""
+    import tf_keras
+
+    from hemiface.convert.keras_io import load_keras_model
+    from hemiface.convert.pipeline import convert_models
+
+    tf_keras.utils.set_random_seed(0)
+    layers = tf_keras.layers
+    inputs = tf_keras.Input((32, 32, 3), name="image")
+    x = layers.BatchNormalization(name="bn")(
+        layers.Conv2D(8, 3, padding="same", name="stem")(inputs)
+    )
+    stem = layers.ReLU(name="relu")(x)
+    x = layers.Add(name="add")([stem, layers.Conv2D(8, 1, name="b1")(stem)])
+    x = layers.GlobalAveragePooling2D(name="global_pool")(layers.Conv2D(16, 1, name="b2")(x))
+    base = tf_keras.Model(inputs, layers.Dense(1, activation="sigmoid", name="droop_side")(x))
+    tuned = tf_keras.models.clone_model(base)
+    tuned.set_weights(base.get_weights())
+    layer = tuned.get_layer("b2")
+    layer.set_weights([w * 1.3 for w in layer.get_weights()])
+    files = [tmp_path / f"{BASE}.h5", tmp_path / f"{TUNED}.h5"]
+    base.save(files[0])
+    tuned.save(files[1])
+    assert load_keras_model(files[0]).loader == "tf_keras"
+    summary = convert_models(files, tmp_path / "set", formats=("float32",), calib="synthetic")
+    assert not summary.failed
+    (fused,) = load_manifest(tmp_path / "set").fused
+    assert fused.passed and fused.trunk_last_layer == "add" and fused.input.shape == [1, 32, 32, 3]
+    assert max(fused.max_abs_dp_vs_separate.values()) <= 1e-5 and fused.delegate_partitions == 1
