@@ -20,19 +20,23 @@ from typing import Any
 import numpy as np
 
 from hemiface.benchmarks import latency as lat
+from hemiface.benchmarks.delegation import delegation_section
 from hemiface.benchmarks.inputs import (
     LabelledImage,
     keras_sources,
     labelled_images,
     open_model_set,
 )
+from hemiface.benchmarks.report_set import set_headline
 from hemiface.benchmarks.schema import RESULTS_SCHEMA_VERSION
+from hemiface.benchmarks.set_latency import run_set_section
 from hemiface.runtime.backends import physical_cores
 from hemiface.runtime.errors import HemifaceError
+from hemiface.runtime.fused import choose_fused
 from hemiface.runtime.images import write_image
 from hemiface.runtime.manifest import FORMATS, Manifest, sha256_file
 
-SECTIONS = ("latency", "agreement", "pipeline")
+SECTIONS = ("latency", "set", "agreement", "pipeline")
 ENGINE_ALIASES = {
     "keras": list(lat.KERAS_ENGINES),
     "predict": ["keras_predict"],
@@ -140,7 +144,27 @@ def _machine_facts() -> dict[str, Any]:
 
     facts = collect_info()
     facts["load_average"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    facts["cpu_flags"] = cpu_flags()
     return facts
+
+
+# The instruction sets that decide int8 against float32 speed (x86: VNNI does int8 dot
+# products in one instruction; Arm: the dot-product extension "asimddp").
+SPEED_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "asimd", "asimddp", "i8mm")
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> list[str]:
+    """Which of SPEED_FLAGS the CPU has (empty where /proc/cpuinfo cannot be read)."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return []
+    found: set[str] = set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            found.update(value.split())
+    return [flag for flag in SPEED_FLAGS if flag in found]
 
 
 def plan_total(config: BenchConfig, manifest: Manifest, selection: Selection) -> int:
@@ -157,8 +181,12 @@ def plan_total(config: BenchConfig, manifest: Manifest, selection: Selection) ->
     if "agreement" in selection.sections and config.data_dir:
         for name in selection.models:
             total += 1 + sum(1 for f in manifest.formats_of(name) if f in selection.formats)
+    if "set" in selection.sections:
+        total += 1
     if "pipeline" in selection.sections:
-        total += len(selection.formats)
+        from hemiface.benchmarks.pipeline_fps import variants
+
+        total += len(selection.formats) * len(variants(config.quick))
     return total
 
 
@@ -223,6 +251,10 @@ def run_bench(
         )
         if keras_skipped:
             results["latency"]["skipped"] = [keras_skipped]
+        results["delegation"] = delegation_section(
+            manifest, config.tflite_dir, selection.models, selection.formats, config.backend
+        )
+        results["set"] = _set_section(config, manifest, selection, image, step)
         results["pipeline"] = _pipeline_section(
             config, selection, step, Path(work), images[0].path if images else None
         )
@@ -280,6 +312,34 @@ def _latency_section(
     return {"status": "ok", "rows": rows, "machine_reference": machine, **lat.latency_ratios(rows)}
 
 
+def _set_section(
+    config: BenchConfig,
+    manifest: Manifest,
+    selection: Selection,
+    image: Path,
+    step: Step | None,
+) -> dict[str, Any]:
+    if "set" not in selection.sections:
+        return {"status": "skipped", "reason": "not chosen with --only", "rows": []}
+    formats = [
+        f for f in selection.formats if all(f in manifest.formats_of(m) for m in selection.models)
+    ]
+    fused_formats = [f for f in formats if choose_fused(manifest, selection.models, f)]
+    return run_set_section(
+        config.tflite_dir,
+        selection.models,
+        formats,
+        fused_formats,
+        config.timing.threads,
+        image,
+        max(config.timing.n, 21),
+        max(config.timing.max_time_s, 30.0),
+        config.backend,
+        config.timing.timeout_s,
+        step,
+    )
+
+
 def _agreement_section(
     config: BenchConfig,
     manifest: Manifest,
@@ -335,6 +395,7 @@ def _pipeline_section(
         config.video,
         fallback_image,
         config.timing.timeout_s,
+        config.quick,
     )
 
 
@@ -365,6 +426,7 @@ def headline(results: dict[str, Any]) -> list[str]:
                     + ", ".join(fmt_parts)
                 )
     lines += _startup_lines(latency.get("rows", []), titles)
+    lines += set_headline(results)
     agreement = results.get("agreement", {})
     for item in agreement.get("vs_source", []):
         lines.append(

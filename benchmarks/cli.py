@@ -30,12 +30,15 @@ def bench(
         [],
         "--only",
         help="Restrict to models (name or title), formats (float32, float16, dynamic, int8), "
-        "engines (keras, predict, call, tflite) or sections (latency, agreement, pipeline); "
+        "engines (keras, predict, call, tflite) or sections (latency, set, agreement, pipeline); "
         "repeat or comma-separate. Kinds not named run in full. Engines choose latency rows; "
         "agreement always compares with the Keras sources when --keras is given.",
     ),
     quick: bool = typer.Option(
-        False, "--quick", help="A short run: 10 timed runs, 1 thread, <=32 images, 30 frames."
+        False,
+        "--quick",
+        help="A short run: 10 timed runs, 1 thread, <=32 images, 30 frames, the live loop "
+        "before and after only.",
     ),
     n: int = typer.Option(100, "--n", min=1, help="Timed single-image runs per row (at least)."),
     min_time: float = typer.Option(2.0, "--min-time", min=0.0, help="Seconds per row (at least)."),
@@ -151,7 +154,8 @@ def count_failures(results: dict) -> int:
     rows = results["latency"].get("rows", []) + results["pipeline"].get("rows", [])
     failed = sum(1 for r in rows if r.get("status") == "failed")
     failed += len(results["agreement"].get("failures", []))
-    failed += sum(1 for s in ("agreement", "pipeline") if results[s].get("status") == "failed")
+    sections = ("agreement", "pipeline", "set")
+    failed += sum(1 for s in sections if results.get(s, {}).get("status") == "failed")
     return failed
 
 

@@ -236,7 +236,7 @@ def _live_loop(
         for name, detector in detectors.items():
             source = VideoFileSource(video)
             runs[name].append(run_stream(source, loaded, crop="face", every=1, detector=detector))
-    rows: dict[str, Any] = {"format": loaded.format, "models": len(loaded.classifiers)}
+    rows: dict[str, Any] = {"format": loaded.format, "models": len(loaded.entries)}
     rows.update(threads=loaded.num_threads, rounds=rounds)
     for name, stats in runs.items():
         rows[name] = {

@@ -177,6 +177,8 @@ def row_from_result(spec: dict[str, Any], result: dict[str, Any], titles: dict[s
         "rss_ready_mb",
         "macs",
         "p",
+        "delegate_partitions",
+        "undelegated_ops",
     ):
         row[key] = result.get(key)
     row["gmacs_per_s"] = (

@@ -1,8 +1,10 @@
 """The pipeline section: frames per second of the live loop on a 640x480 video.
 
-Each format runs in its own worker process through hemiface.runtime.pipeline.run_stream
-(face detection on every frame by the set's default detector, BlazeFace when the set
-carries it, else Haar; the face crop, all models of the set, no window).
+Each format and variant (see VARIANTS: separate or fused artifacts, the live modes of
+hemiface.runtime.live) runs in its own worker process through
+hemiface.runtime.pipeline.run_stream (face detection on every frame by the set's default
+detector, BlazeFace when the set carries it, else Haar; the face crop, all models of the
+set, no window); each row keeps the loop's stage times.
 The video is the caller's (--video) or made here: a real face photograph (scikit-image's
 astronaut, when installed) drifting across a 640x480 frame, else the first labelled image.
 """
@@ -23,6 +25,24 @@ from hemiface.runtime.images import read_image
 
 Step = Callable[[str], None]
 FRAME_W, FRAME_H = 640, 480
+# (variant, fused artifact?, live mode): "before" is the loop as it ran before fusion and
+# concurrency (each model's own artifact, one thing after another); "auto" measures the
+# modes at start, as `hemiface run` does, and runs the fastest.
+VARIANTS = (
+    ("before", False, "sequential"),
+    ("fused", True, "sequential"),
+    ("models", True, "models"),
+    ("overlap", True, "overlap"),
+    ("both", True, "both"),
+    ("auto", True, "auto"),
+)
+QUICK_VARIANTS = ("before", "auto")  # a quick run (the demo's): the loop before and after
+
+
+def variants(quick: bool) -> list[tuple[str, bool, str]]:
+    return [v for v in VARIANTS if not quick or v[0] in QUICK_VARIANTS]
+
+
 VIDEO_FPS = 30.0
 
 
@@ -62,17 +82,32 @@ def write_benchmark_video(path: Path, frames: int, picture: np.ndarray) -> Path:
 def run_pipeline_worker(spec: dict[str, Any]) -> dict[str, Any]:
     """In the worker: run the live loop on the video with one format; FPS and stages."""
     t0 = time.perf_counter()
+    from hemiface.runtime.backends import default_num_threads
     from hemiface.runtime.detectors import open_detector
-    from hemiface.runtime.modelset import load_model_set
+    from hemiface.runtime.live import Candidate, choose_live_mode
+    from hemiface.runtime.modelset import ModelSet, load_model_set
     from hemiface.runtime.pipeline import run_stream
     from hemiface.runtime.sources import VideoFileSource
 
     detector = open_detector(Path(spec["model_set"]), spec.get("detector"))
-    model_set = load_model_set(
-        Path(spec["model_set"]),
-        spec["format"],
-        only=spec.get("models"),
-        num_threads=spec.get("threads"),
+
+    def open_set(candidate: Candidate) -> ModelSet:
+        return load_model_set(
+            Path(spec["model_set"]),
+            spec["format"],
+            only=spec.get("models"),
+            num_threads=candidate.threads,
+            fuse=spec.get("fuse", True),
+            concurrency=candidate.concurrency,
+        )
+
+    plan, model_set = choose_live_mode(
+        open_set,
+        detector,
+        (FRAME_W, FRAME_H),
+        spec.get("mode", "sequential"),
+        default_num_threads(),
+        spec.get("threads"),
     )
     t1 = time.perf_counter()
     stamps: list[float] = []
@@ -92,7 +127,9 @@ def run_pipeline_worker(spec: dict[str, Any]) -> dict[str, Any]:
         max_frames=spec.get("frames"),
         on_result=on_result,
         detector=detector,
+        overlap=plan.candidate.overlap,
     )
+    model_set.close()
     intervals = np.diff(np.asarray([start, *stamps])) * 1000.0
     return {
         "init_s": t1 - t0,
@@ -102,7 +139,12 @@ def run_pipeline_worker(spec: dict[str, Any]) -> dict[str, Any]:
         "frames_with_face": with_face,
         "predicted": stats.predicted,
         "stage_ms": stats.stage_ms,
-        "models": len(model_set.classifiers),
+        "models": len(model_set.entries),
+        "interpreters": model_set.interpreters,
+        "layout": model_set.describe(),
+        "mode": plan.mode,
+        "mode_reason": plan.reason,
+        "mode_ms_per_frame": plan.ms_per_frame,
         "threads": model_set.num_threads,
         "backend": model_set.backend_label,
         "detector": detector.name,
@@ -121,6 +163,7 @@ def run_pipeline_section(
     video: Path | None = None,
     fallback_image: Path | None = None,
     timeout_s: float = 900.0,
+    quick: bool = False,
 ) -> dict[str, Any]:
     if importlib.util.find_spec("hemiface.runtime.pipeline") is None:
         for fmt in formats:
@@ -140,27 +183,20 @@ def run_pipeline_section(
         origin = f"given video {video}"
     rows = []
     for fmt in formats:
-        if step:
-            step(f"pipeline {fmt}")
-        spec = {
-            "engine": "pipeline",
-            "model_set": str(model_set),
-            "format": fmt,
-            "models": models,
-            "video": str(video),
-            "frames": frames,
-        }
-        result = run_worker(spec, timeout_s)
-        row: dict[str, Any] = {"format": fmt, "status": "ok" if result.get("ok") else "failed"}
-        if result.get("ok"):
-            row.update({k: v for k, v in result.items() if k not in ("ok", "first_prediction_at")})
-            if result["frame_ms"]:
-                summary = summarize_ms(result["frame_ms"])
-                row.update(median_ms=summary.median_ms, p90_ms=summary.p90_ms)
-            row["peak_rss_mb"] = result.get("peak_rss_mb")
-        else:
-            row["error"] = result.get("error")
-        rows.append(row)
+        for variant, fuse, mode in variants(quick):
+            if step:
+                step(f"pipeline {fmt} {variant}")
+            spec = {
+                "engine": "pipeline",
+                "model_set": str(model_set),
+                "format": fmt,
+                "models": models,
+                "video": str(video),
+                "frames": frames,
+                "fuse": fuse,
+                "mode": mode,
+            }
+            rows.append(_pipeline_row(fmt, variant, fuse, run_worker(spec, timeout_s)))
     return {
         "status": "ok",
         "video": str(video) if video.parent != work else "generated 640x480 mp4",
@@ -168,3 +204,21 @@ def run_pipeline_section(
         "frame_size": [FRAME_W, FRAME_H],
         "rows": rows,
     }
+
+
+def _pipeline_row(fmt: str, variant: str, fuse: bool, result: dict[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "format": fmt,
+        "variant": variant,
+        "fuse": fuse,
+        "status": "ok" if result.get("ok") else "failed",
+    }
+    if result.get("ok"):
+        row.update({k: v for k, v in result.items() if k not in ("ok", "first_prediction_at")})
+        if result["frame_ms"]:
+            summary = summarize_ms(result["frame_ms"])
+            row.update(median_ms=summary.median_ms, p90_ms=summary.p90_ms)
+        row["peak_rss_mb"] = result.get("peak_rss_mb")
+    else:
+        row["error"] = result.get("error")
+    return row

@@ -6,13 +6,17 @@
 # SET: where the converted model set goes (reused when its manifest already exists).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# With none given, everything is built under $WORK: the synthetic data (hemiface synth,
-# 3000 faces, seed 0) and the three reference models (hemiface train), as the demo does.
+# With none given: the reference models this repository ships (reference/), and under $WORK
+# the synthetic data (hemiface synth, 3000 faces, seed 0, as the demo draws) and the set.
 WORK=${WORK:-/tmp/hemiface-reference}
+if [ -z "${MODELS:-}" ] && [ -f reference/cnn_stroke_model.keras ]; then
+  MODELS=reference
+fi
 MODELS=${MODELS:-$WORK/models}
 DATA=${DATA:-$WORK/data}
 SET=${SET:-$WORK/set}
 HEMIFACE=${HEMIFACE:-hemiface}
+PYTHON=${PYTHON:-python3}
 if [ ! -f "$DATA/labels.csv" ]; then
   "$HEMIFACE" synth "$DATA" --count 3000 --seed 0
 fi
@@ -28,3 +32,6 @@ fi
 # shellcheck disable=SC2086
 "$HEMIFACE" bench --keras "$MODELS" --tflite "$SET" --data "$DATA" --out benchmarks/results \
   ${BENCH_ARGS:-}
+# Full int8 with int8 against uint8 input/output (agreement, partitions, speed).
+"$PYTHON" -m hemiface.benchmarks.int8_io "${sources[@]}" --calib "$DATA/train" \
+  --verify "$DATA/test" --out benchmarks/results

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from hemiface.benchmarks.report_set import delegation_table, pipeline_tables, set_tables
+
 NOISE_NOTE = (
     "Absolute times vary from run to run on a shared machine; the ratios below were "
     "measured in the same run (medians) and are the figures to compare."
@@ -55,7 +57,8 @@ def render_report(results: dict[str, Any]) -> str:
         f"Command: `{results['command']}`  ",
         f"Run: {results['created_utc']}, {results.get('duration_s', 0):.0f} s.  ",
         f"Machine: {machine.get('cpu_model')}, {machine.get('logical_cpus')} logical CPUs "
-        f"({machine.get('physical_cores')} cores), load average at start "
+        f"({machine.get('physical_cores')} cores), CPU flags "
+        f"{', '.join(machine.get('cpu_flags') or []) or 'unknown'}, load average at start "
         f"{_fmt((machine.get('load_average') or [None])[0])}; Python {machine.get('python')}, "
         f"TensorFlow {machine.get('tensorflow')}, Keras {machine.get('keras')}, "
         f"interpreters {machine.get('interpreter_backends')}, numpy {machine.get('numpy')}, "
@@ -73,7 +76,11 @@ def render_report(results: dict[str, Any]) -> str:
     out += [f"- {line}" for line in results["headline"]] or ["- (no ratios: see failures)"]
     out.append("")
     out += _latency_tables(results["latency"], titles)
-    out += _pipeline_tables(results["pipeline"])
+    out += set_tables(results.get("set", {"status": "skipped", "reason": "not measured"}))
+    out += delegation_table(
+        results.get("delegation", {"status": "skipped", "reason": "not measured"})
+    )
+    out += pipeline_tables(results["pipeline"])
     out += _agreement_tables(results["agreement"], titles)
     out += _failures(results)
     out += [
@@ -211,50 +218,6 @@ def _latency_tables(section: dict[str, Any], titles: dict[str, str]) -> list[str
         ],
     )
     return out
-
-
-def _pipeline_tables(section: dict[str, Any]) -> list[str]:
-    out = ["## Live pipeline (640x480 video, face detection + all three models)", ""]
-    if section.get("status") != "ok":
-        return out + [f"Skipped: {section.get('reason', '')}", ""]
-    first = next((r for r in section["rows"] if r["status"] == "ok"), {})
-    out += [
-        f"Video: {section.get('video')} ({section.get('video_content')}); "
-        f"{first.get('detector', 'haar')} face detection on every frame, "
-        f"{first.get('models', '?')} models a frame, "
-        f"{first.get('threads', '?')} interpreter threads, {first.get('backend', '')}. "
-        "Stage times are means per frame.",
-        "",
-    ]
-    return out + _table(
-        [
-            "format",
-            "frames",
-            "FPS",
-            "ms/frame median",
-            "ms/frame p90",
-            "face ms",
-            "models ms",
-            "faces found",
-            "peak RSS MB",
-            "status",
-        ],
-        [
-            [
-                r["format"],
-                _fmt(r.get("frames")),
-                _fmt(r.get("fps"), 1),
-                _fmt(r.get("median_ms"), 1),
-                _fmt(r.get("p90_ms"), 1),
-                _fmt((r.get("stage_ms") or {}).get("face"), 1),
-                _fmt((r.get("stage_ms") or {}).get("models"), 1),
-                _fmt(r.get("frames_with_face")),
-                _fmt(r.get("peak_rss_mb"), 0),
-                r["status"] if r["status"] == "ok" else f"failed: {_short(r.get('error'))}",
-            ]
-            for r in section["rows"]
-        ],
-    )
 
 
 def _agreement_tables(section: dict[str, Any], titles: dict[str, str]) -> list[str]:

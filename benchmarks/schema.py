@@ -105,6 +105,24 @@ QUALITY = {
 
 SECTION_STATUS = {"enum": ["ok", "skipped", "failed"]}
 
+_TIMING = {"type": "object", "required": ["n", "median_ms"], "properties": {"median_ms": _NUM}}
+SET_ROW = {
+    "type": "object",
+    "required": ["format", "fused", "concurrency", "threads", "toolkit", "bare"],
+    "properties": {
+        "format": {"type": "string"},
+        "fused": {"type": "boolean"},
+        "concurrency": {"enum": ["sequential", "threads"]},
+        "threads": {"type": "integer", "minimum": 1},
+        "interpreters": {"type": "integer", "minimum": 1},
+        "toolkit": _TIMING,
+        "bare": _TIMING,
+        "overhead_pct": _NUM,
+        "vs_reference": _NUM,
+        "bare_vs_reference": _NUM,
+    },
+}
+
 RESULTS_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "hemiface benchmark results",
@@ -167,6 +185,16 @@ RESULTS_SCHEMA: dict[str, Any] = {
         "pipeline": {
             "type": "object",
             "required": ["status"],
+            "properties": {"status": SECTION_STATUS, "rows": {"type": "array"}},
+        },
+        "set": {
+            "type": "object",
+            "required": ["status", "rows"],
+            "properties": {"status": SECTION_STATUS, "rows": {"type": "array", "items": SET_ROW}},
+        },
+        "delegation": {
+            "type": "object",
+            "required": ["status", "rows"],
             "properties": {"status": SECTION_STATUS, "rows": {"type": "array"}},
         },
     },

@@ -12,7 +12,9 @@ Engines:
   explain load it (Keras 3, tf-keras for a Keras 2 file, or a SavedModel folder), that
   Keras's `load_img`, `model.predict`;
 - "keras_call": the same model called directly, `model(x, training=False)`;
-- "machine": float32 matrix multiply with numpy, the machine's dense-arithmetic yardstick.
+- "machine": float32 matrix multiply with numpy, the machine's dense-arithmetic yardstick;
+- "set": the whole model set, every configuration (benchmarks/set_latency.py);
+- "pipeline": the live loop on a video (benchmarks/pipeline_fps.py).
 """
 
 from __future__ import annotations
@@ -103,7 +105,9 @@ def run_tflite(spec: dict[str, Any]) -> dict[str, Any]:
     first_at = time.time()
     rss_ready = _current_rss_mb()
     from hemiface.benchmarks.macs import macs_from_tflite
+    from hemiface.runtime.delegation import delegation_report
 
+    delegation = delegation_report(classifier.interpreter)
     samples = time_runs(
         lambda: classifier.predict_one(tensor),
         spec["warmup"],
@@ -121,6 +125,8 @@ def run_tflite(spec: dict[str, Any]) -> dict[str, Any]:
         "rss_ready_mb": rss_ready,
         "p": p,
         "macs": macs_from_tflite(classifier.interpreter),
+        "delegate_partitions": delegation.partitions if delegation else None,
+        "undelegated_ops": delegation.undelegated_ops if delegation else None,
         "samples_ms": samples,
     }
 
@@ -210,6 +216,12 @@ def run_matmul(spec: dict[str, Any]) -> dict[str, Any]:
     return {"macs": size**3, "samples_ms": samples, "first_prediction_at": time.time()}
 
 
+def run_set(spec: dict[str, Any]) -> dict[str, Any]:
+    from hemiface.benchmarks.set_latency import run_set_worker
+
+    return run_set_worker(spec)
+
+
 def run_pipeline(spec: dict[str, Any]) -> dict[str, Any]:
     from hemiface.benchmarks.pipeline_fps import run_pipeline_worker
 
@@ -222,6 +234,7 @@ ENGINES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "keras_predict": run_keras,
     "keras_call": run_keras,
     "machine": run_matmul,
+    "set": run_set,
 }
 
 

@@ -12,13 +12,19 @@ from hemiface.convert import compat
 from hemiface.convert.calibration import ImageSet
 from hemiface.convert.keras_io import LoadedModel
 from hemiface.convert.summary import ConversionRow, title_for
-from hemiface.convert.tflite_convert import convert_to_tflite, export_saved_model, quiet_fds
+from hemiface.convert.tflite_convert import (
+    STATIC_BATCH,
+    convert_to_tflite,
+    export_saved_model,
+    quiet_fds,
+)
 from hemiface.convert.verify import (
     artifact_probabilities,
     compare_with_source,
     keras_probabilities,
 )
 from hemiface.runtime.backends import Backend
+from hemiface.runtime.delegation import delegation_report
 from hemiface.runtime.manifest import (
     ConverterInfo,
     Manifest,
@@ -73,6 +79,10 @@ class ModelWork:
         self.versions = converter_versions(model.model)
         self._saved_model: Path | None = None
         self._source_p: Any = None
+        # Per format: the artifact's bytes and (once verified here) its probabilities on
+        # the verification images, for the fused artifact's comparison with it.
+        self.contents: dict[str, bytes] = {}
+        self.artifact_p: dict[str, Any] = {}
         self.source_bytes = source_size(model.path)
 
     def saved_model(self) -> Path:
@@ -92,7 +102,7 @@ class ModelWork:
     def work_key(self, fmt: str, int8_io: str, target: str | None) -> str:
         parts = [self.model.sha256, fmt, self.versions.tensorflow, self.versions.hemiface]
         parts += [f"loader={self.model.loader} {self.versions.keras}"]
-        parts += [f"output={self.output_index}", f"target={target}"]
+        parts += [f"output={self.output_index}", f"target={target}", f"batch={STATIC_BATCH}"]
         if fmt == "int8":
             parts += [f"io={int8_io}", self.calib_set.fingerprint() if self.calib_set else ""]
         return "|".join(parts)
@@ -136,6 +146,8 @@ class ModelWork:
         report = compat.analyze_ops(content)
         with quiet_fds():
             interpreter = self.backend.make_interpreter(content, 1)
+        delegation = delegation_report(interpreter)
+        self.contents[fmt] = content
         entry = ModelEntry(
             name=name,
             title=title_for(name),
@@ -157,6 +169,8 @@ class ModelWork:
             min_runtime=compat.describe_min_runtime(report),
             loads_in=compat.load_in_process(content),
             calibration=self.calib_set.description if fmt == "int8" and self.calib_set else None,
+            delegate_partitions=delegation.partitions if delegation else None,
+            undelegated_ops=delegation.undelegated_ops if delegation else [],
         )
         if reused and prev is not None and cached.get("verify") == verify_key:
             entry.verification = prev.verification
@@ -164,6 +178,7 @@ class ModelWork:
             artifact_p, latency = artifact_probabilities(
                 content, entry, self.verify_set.tensors, self.backend
             )
+            self.artifact_p[fmt] = artifact_p
             entry.verification = compare_with_source(
                 self.source_probabilities(),
                 artifact_p,

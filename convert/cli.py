@@ -46,7 +46,10 @@ def convert(
         "Keras source. Default: the calibration folder.",
     ),
     int8_io: str = typer.Option(
-        "uint8", "--int8-io", help="Input/output type of the full-int8 model: uint8, int8, float."
+        "int8",
+        "--int8-io",
+        help="Input/output type of the full-int8 model: int8 (default: no QUANTIZE ops at the "
+        "edges, so the whole graph is one XNNPACK partition), uint8 or float.",
     ),
     target: str = typer.Option(
         None,
@@ -79,6 +82,12 @@ def convert(
         "--runtime-python",
         help="Another Python (e.g. a venv with tflite-runtime 2.14) in which to try loading "
         "each artifact; also read from $HEMIFACE_TFLITE_RUNTIME_PYTHON.",
+    ),
+    fuse: bool = typer.Option(
+        True,
+        "--fuse/--no-fuse",
+        help="Also write a fused artifact per format for models whose leading layers are "
+        "bit-identical (a fine-tuned sibling of a frozen backbone): the shared trunk once.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
@@ -124,6 +133,7 @@ def convert(
             output_index=output_index,
             runtime_python=runtime_python or None,
             custom_objects=custom_objects,
+            fuse=fuse,
         )
     if as_json:
         print(json.dumps(summary.to_dict(), indent=2))

@@ -34,6 +34,7 @@ from hemiface.convert.calibration import (
     resolve_calibration,
 )
 from hemiface.convert.detector import stage_detectors
+from hemiface.convert.fused_artifact import fuse_models, merge_fused
 from hemiface.convert.keras_files import load_custom_objects
 from hemiface.convert.keras_io import LoadedModel, ModelLoadError, load_keras_model
 from hemiface.convert.publish import ModelSetTransaction
@@ -67,7 +68,7 @@ def convert_models(
     formats: tuple[str, ...] | list[str] = FORMATS,
     calib: Path | str | None = None,
     verify: Path | None = None,
-    int8_io: str = "uint8",
+    int8_io: str = "int8",
     target: str | None = None,
     max_flip_rate: float | None = None,
     unsafe: bool = False,
@@ -76,6 +77,7 @@ def convert_models(
     output_index: int | None = None,
     runtime_python: list[Path] | None = None,
     custom_objects: Path | None = None,
+    fuse: bool = True,
 ) -> ConversionSummary:
     """Convert each model to each format into OUT, verify, and write OUT/hemiface.json."""
     started = time.perf_counter()
@@ -97,6 +99,7 @@ def convert_models(
             staging = transaction.staging
             rows: list[ConversionRow] = []
             entries: list[ModelEntry] = []
+            works: list[ModelWork] = []
             for model in loaded:
                 spec = _preprocessing_for(model)
                 calib_set = _image_set(image_sets, "calib", calib, spec, Path(tmp), notes)
@@ -108,6 +111,7 @@ def convert_models(
                 work = ModelWork(
                     model, spec, calib_set, verify_set, Path(tmp), backend, output_index
                 )
+                works.append(work)
                 for fmt in formats:
                     if progress:
                         progress(f"{model.name} {fmt}", step, total)
@@ -119,11 +123,34 @@ def convert_models(
                     step += 1
             _load_elsewhere(rows, entries, staging, out, runtime_python)
             _apply_target(rows, target)
+            options = (int8_io, target, max_flip_rate)
+            fused, fused_rows = fuse_models(
+                works if fuse else [],
+                formats,
+                entries,
+                Path(tmp),
+                out,
+                staging,
+                previous,
+                cache,
+                *options,
+                notes,
+            )
+            rows += fused_rows
             detectors = stage_detectors(staging, out, previous, backend, notes)
-            manifest = Manifest(models=_merge_entries(previous, entries), detectors=detectors)
+            models_kept = _merge_entries(previous, entries)
+            manifest = Manifest(
+                models=models_kept,
+                detectors=detectors,
+                fused=merge_fused(previous, fused, models_kept),
+            )
+            staged_names = [(f, f.file) for f in fused]
             manifest_path = transaction.commit(manifest)
-            for row, entry in zip(rows, entries, strict=True):
+            for row, entry in zip(rows[: len(entries)], entries, strict=True):
                 row.file = entry.file  # the name the commit gave it
+            renamed = {old: f.file for f, old in staged_names}
+            for row in fused_rows:
+                row.file = renamed.get(row.file, row.file)
             _write_cache(out, cache)
     if progress:
         progress("done", total, total)

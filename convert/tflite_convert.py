@@ -24,6 +24,7 @@ from hemiface.convert.keras_files import is_tf_keras_model
 from hemiface.runtime.errors import HemifaceError
 
 INT8_IO = ("uint8", "int8", "float")
+STATIC_BATCH = 1
 
 
 class ConversionError(HemifaceError):
@@ -53,17 +54,37 @@ def quiet_fds() -> Iterator[list[str]]:
             captured.append(sink.read().decode("utf-8", "replace"))
 
 
-def export_saved_model(model: Any, folder: Path) -> Path:
+def export_saved_model(
+    model: Any, folder: Path, input_shape: tuple[int, ...] | None = None
+) -> Path:
     """Write the Keras model as a SavedModel (serving signature) for the TFLite converter.
 
-    A tf-keras (Keras 2) model has the same route with its own, older `export(dir)`, which
-    prints its endpoints with print(): kept off stdout, where --json output goes."""
+    The signature takes a batch of exactly one image (`STATIC_BATCH`): with a dynamic batch
+    a Flatten exports as SHAPE, STRIDED_SLICE, PACK and RESHAPE, which XNNPACK does not
+    take, so the delegate splits the graph in two. The runtime feeds one image a call.
+    A tf-keras (Keras 2) model goes through tf-keras' own ExportArchive, the route of its
+    `export(dir)`, which prints its endpoints with print(): kept off stdout, where --json
+    output goes.
+    """
+    shape = (STATIC_BATCH, *tuple(input_shape or model.inputs[0].shape[1:]))
+    dtype = str(getattr(getattr(model.inputs[0], "dtype", None), "name", None) or "float32")
     with quiet_fds():
         if is_tf_keras_model(model):
+            import tensorflow as tf
+            import tf_keras
+
+            archive = tf_keras.export.ExportArchive()
+            archive.track(model)
+            archive.add_endpoint("serve", model.__call__, [tf.TensorSpec(shape, dtype)])
             with contextlib.redirect_stdout(io.StringIO()):
-                model.export(str(folder))
+                archive.write_out(str(folder))
         else:
-            model.export(str(folder), format="tf_saved_model", verbose=False)
+            import keras
+
+            signature = [keras.InputSpec(shape=shape, dtype=dtype)]
+            model.export(
+                str(folder), format="tf_saved_model", verbose=False, input_signature=signature
+            )
     return Path(folder)
 
 
@@ -71,7 +92,7 @@ def make_converter(
     saved_model: Path,
     fmt: str,
     representative: np.ndarray | None = None,
-    int8_io: str = "uint8",
+    int8_io: str = "int8",
     target: str | None = None,
 ) -> Any:
     """A TFLiteConverter configured for one of float32, float16, dynamic, int8."""
@@ -113,7 +134,7 @@ def convert_to_tflite(
     saved_model: Path,
     fmt: str,
     representative: np.ndarray | None = None,
-    int8_io: str = "uint8",
+    int8_io: str = "int8",
     target: str | None = None,
 ) -> bytes:
     """The .tflite bytes of one format; ConversionError with the converter's last words."""

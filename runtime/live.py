@@ -1,0 +1,168 @@
+"""How the live loop uses the cores, chosen by measuring on the machine that runs it.
+
+A frame's work is the face step (detector, crop) and the models. Three ways to spread it:
+- "models": the model set's interpreters run at once, one thread each (their invoke
+  releases the GIL), instead of one after the other;
+- "overlap": the next frame's face step runs while the models work on this frame;
+- "both".
+"sequential" is one thing after another, each interpreter with the default threads.
+
+`choose_live_mode` times each candidate on a synthetic frame and a fixed crop (the work
+a frame with a face costs), interleaving the candidates over a few rounds so that a busy
+moment on the machine does not decide, and keeps the one with the shortest median time a
+frame. The frame is smooth shading with a face-sized bright oval, not noise: the Haar
+cascade spends far longer on noise than on a camera's frame. The probe stays within about
+`PROBE_BUDGET_S`: on a slow or busy machine it times fewer frames a round.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hemiface.runtime.face import Detector, center_crop
+from hemiface.runtime.modelset import ModelSet
+
+LIVE_MODES = ("sequential", "models", "overlap", "both")
+CHOICES = ("auto", *LIVE_MODES)
+ROUNDS = 3
+FRAMES_PER_ROUND = 8
+PROBE_BUDGET_S = 2.0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    mode: str  # one of LIVE_MODES
+    threads: int  # interpreter threads of each model interpreter
+
+    @property
+    def label(self) -> str:
+        return f"{self.mode}, {self.threads} thread{'s' if self.threads > 1 else ''}"
+
+    @property
+    def concurrency(self) -> str:
+        return "threads" if self.mode in ("models", "both") else "sequential"
+
+    @property
+    def overlap(self) -> bool:
+        return self.mode in ("overlap", "both")
+
+
+@dataclass
+class LivePlan:
+    candidate: Candidate
+    reason: str
+    ms_per_frame: dict[str, float] = field(default_factory=dict)  # label -> median ms
+
+    @property
+    def mode(self) -> str:
+        return self.candidate.mode
+
+
+def candidates(
+    default_threads: int, mode: str = "auto", fixed_threads: int | None = None
+) -> list[Candidate]:
+    """What to try: "sequential" with the default threads, the concurrent modes with one
+    thread per interpreter (the cores go to interpreters running side by side); every
+    candidate with `fixed_threads` when the user chose the threads."""
+    if fixed_threads is not None:
+        return [Candidate(m, fixed_threads) for m in LIVE_MODES if mode in ("auto", m)]
+    every = [Candidate("sequential", default_threads)]
+    if default_threads > 1:
+        every.append(Candidate("sequential", 1))
+    every += [Candidate(m, 1) for m in ("models", "overlap", "both")]
+    if mode == "auto":
+        return every
+    return [c for c in every if c.mode == mode][:1]
+
+
+def probe_frame(width: int, height: int) -> np.ndarray:
+    """An RGB frame like a camera's in its statistics: smooth shading, a bright oval."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    shade = 60.0 + 80.0 * x / max(1, width - 1) + 40.0 * y / max(1, height - 1)
+    cx, cy, rx, ry = width / 2, height / 2, width / 6, height / 4
+    oval = ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 1.0
+    grey = np.where(oval, 190.0, shade)
+    rgb = np.stack([grey, grey * 0.85, grey * 0.75], axis=-1)
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def _frame_time(
+    model_set: ModelSet,
+    face: Callable[[np.ndarray], object],
+    frame: np.ndarray,
+    crop: np.ndarray,
+    overlap: bool,
+    pool: ThreadPoolExecutor,
+    frames: int,
+) -> float:
+    """Mean seconds a frame over `frames` frames of face step + models."""
+    started = time.perf_counter()
+    for _ in range(frames):
+        if overlap:
+            pending = pool.submit(face, frame)
+            model_set.probabilities(crop)
+            pending.result()
+        else:
+            face(frame)
+            model_set.probabilities(crop)
+    return (time.perf_counter() - started) / frames
+
+
+def choose_live_mode(
+    open_set: Callable[[Candidate], ModelSet],
+    detector: Detector | None,
+    frame_size: tuple[int, int] = (640, 480),
+    mode: str = "auto",
+    default_threads: int = 2,
+    fixed_threads: int | None = None,
+    rounds: int = ROUNDS,
+    frames: int = FRAMES_PER_ROUND,
+) -> tuple[LivePlan, ModelSet]:
+    """The fastest way to run the live loop here, and the model set opened for it.
+
+    `open_set(candidate)` opens the model set with the candidate's threads and
+    concurrency. With `mode` other than "auto" nothing is measured.
+    """
+    if mode not in CHOICES:
+        raise ValueError(f"live mode must be one of {', '.join(CHOICES)}")
+    tried = candidates(default_threads, mode, fixed_threads)
+    if len(tried) == 1:
+        return LivePlan(tried[0], "asked for"), open_set(tried[0])
+    width, height = frame_size
+    frame = probe_frame(width, height)
+    crop = np.ascontiguousarray(center_crop(frame))
+
+    def face(rgb: np.ndarray) -> object:
+        return detector.detect(rgb) if detector is not None else None
+
+    sets = {c: open_set(c) for c in tried}
+    times: dict[Candidate, list[float]] = {c: [] for c in tried}
+    with ThreadPoolExecutor(1, thread_name_prefix="hemiface-probe") as pool:
+        # Warm-up (first invokes allocate and pack weights), which also says how long a
+        # frame takes here, so that the rounds fit the budget.
+        slowest = max(_frame_time(sets[c], face, frame, crop, c.overlap, pool, 2) for c in tried)
+        affordable = int(PROBE_BUDGET_S / max(1e-6, slowest * rounds * len(tried)))
+        frames = max(2, min(frames, affordable))
+        for _ in range(rounds):
+            for c in tried:
+                times[c].append(_frame_time(sets[c], face, frame, crop, c.overlap, pool, frames))
+    medians = {c: statistics.median(v) * 1000.0 for c, v in times.items()}
+    best = min(tried, key=lambda c: medians[c])
+    for c, model_set in sets.items():
+        if c != best:
+            model_set.close()
+    baseline = medians[tried[0]]
+    reason = (
+        f"measured here: {medians[best]:.1f} ms a frame against {baseline:.1f} ms "
+        f"{tried[0].label} ({baseline / medians[best]:.2f}x)"
+        if best != tried[0]
+        else f"measured here: {medians[best]:.1f} ms a frame, fastest of {len(tried)}"
+    )
+    plan = LivePlan(best, reason, {c.label: round(m, 3) for c, m in medians.items()})
+    return plan, sets[best]
