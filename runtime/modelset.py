@@ -2,8 +2,9 @@
 
 `load_model_set` reads the manifest (checksumming every file it will load), picks the
 format, opens one interpreter per model and returns a `ModelSet`. Without `fmt` it picks
-the fastest format whose verification passed for every selected model, by the latency the
-manifest records; `ModelSet.format_reason` says why that one ran.
+the fastest format whose verification passed for every selected model, as timed on this
+machine on first use and cached (`device_choice`); `ModelSet.format_reason` says why that
+one ran. `choose_format` is the converting machine's view, by the manifest's latencies.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 from hemiface.runtime.backends import resolve_backend
 from hemiface.runtime.classifier import TFLiteClassifier
+from hemiface.runtime.device_choice import choose_on_device
 from hemiface.runtime.errors import ManifestError
 from hemiface.runtime.manifest import FORMATS, Manifest, ModelEntry, load_manifest
 from hemiface.runtime.preprocess import resize_for_model, to_tensor
@@ -226,14 +228,17 @@ def load_model_set(
                 f"{folder}: no model named {', '.join(unknown)} (the set has {', '.join(names)})"
             )
         names = [n for n in names if n in only]
+    chosen_backend = resolve_backend(backend)
     if fmt is None:
-        fmt, reason = choose_format(manifest, names)
+        # The fastest verified format timed on this machine (cached), not the converter's.
+        with quiet_native_stderr():
+            choice = choose_on_device(folder, manifest, names, chosen_backend, num_threads)
+        fmt, reason = choice.format, choice.reason
     else:
         missing = [n for n in names if fmt not in manifest.formats_of(n)]
         if missing:
             raise ManifestError(f"{folder}: no {fmt} artifact of {', '.join(missing)}")
         reason = "asked for"
-    chosen_backend = resolve_backend(backend)
     with quiet_native_stderr():
         classifiers = [
             TFLiteClassifier.open(folder, manifest.entry(n, fmt), chosen_backend, num_threads)
