@@ -50,8 +50,7 @@ class ImageResult:
             out["format"] = p.format
             # Probabilities unrounded: comparing runs across machines needs every digit.
             out["models"] = {
-                m.name: {"p": m.p, "label": m.label, "uncertain": m.uncertain}
-                for m in p.models
+                m.name: {"p": m.p, "label": m.label, "uncertain": m.uncertain} for m in p.models
             }
             out["ensemble"] = {
                 "p": p.mean_p,
