@@ -94,6 +94,8 @@ def info(
 
 def _print_choice(c: dict) -> None:
     table = Table(title=f"format choice for {c['models']}", show_header=False)
+    table.add_column()
+    table.add_column(overflow="fold")  # paths whole, never cut with an ellipsis
     table.add_row("chosen", f"[bold]{escape(c['format'])}[/]")
     table.add_row("why", escape(c["reason"]))
     for fmt in c["candidates"]:

@@ -212,6 +212,10 @@ def _time_artifact(
         return f"error: {first_line}"
 
 
+def _ms(value: float) -> str:
+    return f"{value:.2f}" if value < 10 else f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+
 def choose_on_device(
     folder: Path,
     manifest: Manifest,
@@ -281,7 +285,7 @@ def choose_on_device(
             f"{folder}: no {kind} format can run here ({'; '.join(failed.values())})"
         )
     best = min(timings, key=lambda f: (timings[f], FORMATS.index(f)))
-    others = ", ".join(f"{f} {ms:.3g} ms" for f, ms in sorted(timings.items(), key=lambda x: x[1]))
+    others = ", ".join(f"{f} {_ms(ms)} ms" for f, ms in sorted(timings.items(), key=lambda x: x[1]))
     when = "timed here now" if missing else f"timed here {record.get('timed_at', '')}, cached"
     reason = (
         f"fastest {kind} on this machine for {len(names)} model(s): {others} ({when}{kept})"
