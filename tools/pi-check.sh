@@ -111,8 +111,9 @@ bind() {  # bind SRC DEST [ro]
 }
 
 # qemu-user shows the host's x86 /proc/cpuinfo; the CPU detection inside LiteRT's XNNPACK
-# then crashes (exit 139 in Interpreter()). Give the chroot an Arm cpuinfo like a Pi 4's
-# and a read-only /sys.
+# then crashes (exit 139 in Interpreter()). Give the chroot an Arm cpuinfo like a Pi 4's.
+# /sys is bound read-only so that nothing inside can write the host's (LiteRT also ran
+# with an empty /sys).
 CPUINFO="$CACHE/$ARCH/cpuinfo"
 NPROC=$(nproc)
 {
@@ -236,9 +237,10 @@ cp -r "$STAGE/results" "$RUN/host" && cp -r "$ROOTFS$INSIDE/check/results" "$RUN
 
 # --- compare and report ------------------------------------------------------------------
 mkdir -p "$(dirname "$REPORT")"
+QEMU_VERSION="$(qemu-"${BINFMT#qemu-}"-static --version 2>/dev/null | head -1 | sed 's/ version / /')"
 status=0
 "$PYTHON" "$HERE/tools/pi_check.py" compare "$RUN/host" "$RUN/pi" --report "$REPORT" \
-  --timings "$TIMINGS" --title "Emulated Raspberry Pi OS $ARCH ($SUITE, qemu-user $CPU) vs this machine" \
+  --timings "$TIMINGS" --title "Emulated Raspberry Pi OS $ARCH ($SUITE, $QEMU_VERSION, $CPU) vs this machine" \
   || status=$?
 cat "$REPORT"
 exit "$status"

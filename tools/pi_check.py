@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -212,7 +213,8 @@ def _timings(path: Path | None) -> list[tuple[str, str]]:
 def compare(host: Path, device: Path, report: Path, timings: Path | None, title: str) -> int:
     """Write the Markdown report; exit status 1 when a required match fails."""
     hi, di = _info(host), _info(device)
-    lines = [f"# {title}", ""]
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [f"# {title}", "", f"Recorded {when} by `tools/pi-check.sh`.", ""]
     lines += ["| | host | emulated device |", "| --- | --- | --- |"]
     for key in ("machine", "platform", "python", "numpy", "opencv", "opencv_distribution"):
         lines.append(f"| {key} | {hi.get(key)} | {di.get(key)} |")
