@@ -48,12 +48,12 @@ class ImageResult:
         if self.prediction is not None:
             p = self.prediction
             out["format"] = p.format
+            # Probabilities unrounded: comparing runs across machines needs every digit.
             out["models"] = {
-                m.name: {"p": round(m.p, 4), "label": m.label, "uncertain": m.uncertain}
-                for m in p.models
+                m.name: {"p": m.p, "label": m.label, "uncertain": m.uncertain} for m in p.models
             }
             out["ensemble"] = {
-                "p": round(p.mean_p, 4),
+                "p": p.mean_p,
                 "label": p.label,
                 "agree": p.agree,
                 "of": len(p.models),

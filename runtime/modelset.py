@@ -3,9 +3,11 @@
 `load_model_set` reads the manifest (checksumming every file it will load), picks the
 format, opens one interpreter per model (one per fused artifact for the models it serves:
 their shared trunk runs once) and returns a `ModelSet`, which runs its interpreters one
-after the other or at once on threads. Without `fmt` it picks
-the fastest format whose verification passed for every selected model, by the latency the
-manifest records; `ModelSet.format_reason` says why that one ran.
+after the other or at once on threads. Without `fmt` it picks the fastest format whose
+verification passed for every selected model, as timed on this machine on first use and
+cached (`device_choice`, fused artifacts timed as they will run);
+`ModelSet.format_reason` says why that one ran. `choose_format` is the converting
+machine's view, by the manifest's latencies.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 
 from hemiface.runtime.backends import resolve_backend
 from hemiface.runtime.classifier import TFLiteClassifier
+from hemiface.runtime.device_choice import choose_on_device
 from hemiface.runtime.errors import BackendError, HemifaceError, ManifestError
 from hemiface.runtime.fused import FusedRunner, choose_fused, feed_pixels, pixel_feed
 from hemiface.runtime.manifest import (
@@ -368,14 +371,19 @@ def _open_model_set(
                 f"{folder}: no model named {', '.join(unknown)} (the set has {', '.join(names)})"
             )
         names = [n for n in names if n in only]
+    chosen_backend = resolve_backend(backend)
     if fmt is None:
-        fmt, reason = choose_format(manifest, names, fuse)
+        # The fastest verified format timed on this machine (cached), not the converter's.
+        with quiet_native_stderr():
+            choice = choose_on_device(
+                folder, manifest, names, chosen_backend, num_threads, fuse=fuse
+            )
+        fmt, reason = choice.format, choice.reason
     else:
         missing = [n for n in names if fmt not in manifest.formats_of(n)]
         if missing:
             raise ManifestError(f"{folder}: no {fmt} artifact of {', '.join(missing)}")
         reason = "asked for"
-    chosen_backend = resolve_backend(backend)
     fused_entries = choose_fused(manifest, names, fmt) if fuse else []
     covered = {m for f in fused_entries for m in f.models}
     with quiet_native_stderr():

@@ -59,17 +59,18 @@ class FrameResult:
             "ensemble": None,
         }
         if self.prediction is not None and self.raw is not None:
+            # Probabilities unrounded: comparing runs across machines needs every digit.
             out["models"] = {
                 m.name: {
-                    "p": round(m.p, 4),
-                    "p_raw": round(raw, 4),
+                    "p": m.p,
+                    "p_raw": float(raw),
                     "label": m.label,
                     "uncertain": m.uncertain,
                 }
                 for m, raw in zip(self.prediction.models, self.raw, strict=True)
             }
             out["ensemble"] = {
-                "p": round(self.prediction.mean_p, 4),
+                "p": self.prediction.mean_p,
                 "label": self.prediction.label,
                 "agree": self.prediction.agree,
                 "disagree": self.prediction.disagree,

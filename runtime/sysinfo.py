@@ -41,14 +41,21 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     return platform.processor() or platform.machine()
 
 
+# Where distributions' own OpenCV packages put the cascades (Debian and Raspberry Pi OS:
+# the opencv-data package), for the python3-opencv build, which has no cv2.data.
+SYSTEM_HAAR_FOLDERS = (
+    Path("/usr/share/opencv4/haarcascades"),
+    Path("/usr/share/opencv/haarcascades"),
+)
+
+
 def haar_cascade_path() -> Path | None:
-    """The bundled frontal-face Haar cascade, if this OpenCV build ships it."""
-    data = getattr(cv2, "data", None)
-    folder = getattr(data, "haarcascades", None)
-    if folder is None or not hasattr(cv2, "CascadeClassifier"):
+    """The frontal-face Haar cascade: bundled with the OpenCV wheel, or the system's."""
+    if not hasattr(cv2, "CascadeClassifier"):
         return None
-    path = Path(folder) / HAAR_FACE_FILE
-    return path if path.exists() else None
+    folder = getattr(getattr(cv2, "data", None), "haarcascades", None)
+    folders = ([Path(folder)] if folder is not None else []) + list(SYSTEM_HAAR_FOLDERS)
+    return next((f / HAAR_FACE_FILE for f in folders if (f / HAAR_FACE_FILE).exists()), None)
 
 
 def collect_info() -> dict[str, Any]:

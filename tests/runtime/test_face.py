@@ -73,3 +73,21 @@ def test_tracker_follows_between_detections(helpers, astronaut: np.ndarray) -> N
     blank = np.zeros_like(frame)
     assert tracker.update(blank) == (None, False)  # lost: nothing matches
     assert tracker.update(frame)[1]  # lost track means the next frame detects again
+
+
+def test_haar_cascade_found_in_the_system_folder_without_cv2_data(tmp_path, monkeypatch) -> None:
+    """Debian's python3-opencv (the 32-bit Pi route) has no cv2.data; opencv-data has the file."""
+    import cv2
+
+    from hemiface.runtime import sysinfo
+
+    bundled = sysinfo.haar_cascade_path()
+    assert bundled is not None  # the wheel's own copy, first
+    system = tmp_path / "haarcascades"
+    system.mkdir()
+    (system / sysinfo.HAAR_FACE_FILE).write_bytes(bundled.read_bytes())
+    monkeypatch.delattr(cv2, "data")
+    monkeypatch.setattr(sysinfo, "SYSTEM_HAAR_FOLDERS", (tmp_path / "missing", system))
+    assert sysinfo.haar_cascade_path() == system / sysinfo.HAAR_FACE_FILE
+    monkeypatch.setattr(sysinfo, "SYSTEM_HAAR_FOLDERS", (tmp_path / "missing",))
+    assert sysinfo.haar_cascade_path() is None
