@@ -23,19 +23,22 @@ from hemiface.kerasio.loading import (
     LOADERS,
     LoadedModel,
     detect_format,
+    import_tf_keras,
     keras_module_for,
     load_keras_model,
     model_name_for,
 )
 from hemiface.kerasio.predict import predict_batched, predict_probabilities
-from hemiface.kerasio.quiet import import_keras, quiet_tensorflow
+from hemiface.kerasio.quiet import QUIET_TF_ENV, import_keras, quiet_tensorflow
 
 __all__ = [
+    "QUIET_TF_ENV",
     "LOADERS",
     "LoadedModel",
     "ModelLoadError",
     "detect_format",
     "import_keras",
+    "import_tf_keras",
     "is_tf_keras_model",
     "keras_module_for",
     "load_custom_objects",

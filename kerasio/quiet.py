@@ -12,6 +12,8 @@ from hemiface.core.quiet import quiet_fds
 # What TensorFlow's native libraries print on import whatever TF_CPP_MIN_LOG_LEVEL says
 # (absl logs before its InitializeLog: oneDNN and CUDA-stub notices of the `tensorflow`
 # wheel): absl's own preamble and lines in its "I0000 00:00:... file.cc:N] " layout.
+# The environment that keeps TensorFlow's C++ logging quiet, for a child process too.
+QUIET_TF_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3"}
 _IMPORT_NOISE = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\)"
     r"|[IWEF]\d{4} [\d:.]+ +\d+ \S+:\d+\] )"
@@ -22,7 +24,8 @@ def quiet_tensorflow() -> None:
     """Keep TensorFlow's C++ and absl log noise off the terminal: call before anything
     imports TensorFlow. Imports it with the native stderr captured, then passes on every
     captured line that is not import-time log noise (a real error still shows)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    for key, value in QUIET_TF_ENV.items():
+        os.environ.setdefault(key, value)
     try:
         import absl.logging
 
