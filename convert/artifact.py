@@ -10,7 +10,7 @@ from typing import Any
 
 from hemiface.convert import compat
 from hemiface.convert.calibration import ImageSet
-from hemiface.convert.summary import ConversionRow, title_for
+from hemiface.convert.summary import ConversionRow
 from hemiface.convert.tflite_convert import (
     STATIC_BATCH,
     convert_to_tflite,
@@ -21,6 +21,7 @@ from hemiface.convert.verify import (
     compare_with_source,
     keras_probabilities,
 )
+from hemiface.core.domain import model_title
 from hemiface.core.quiet import quiet_fds
 from hemiface.kerasio import LoadedModel
 from hemiface.runtime.backends import Backend
@@ -150,7 +151,7 @@ class ModelWork:
         self.contents[fmt] = content
         entry = ModelEntry(
             name=name,
-            title=title_for(name),
+            title=model_title(name),
             format=fmt,
             file=file,
             sha256=sha,

@@ -1,6 +1,6 @@
 """Figures of trust computed from an attribution map (numpy only).
 
-Side convention (DESIGN.md): labels name the PATIENT's side; in an unmirrored image the
+Side convention: labels name the PATIENT's side; in an unmirrored image the
 patient's right is on the IMAGE's left. So attribution concentrated on the image's left
 half points to the patient's right side.
 """

@@ -16,9 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from hemiface.core.domain import LABELS
 from hemiface.runtime.errors import HemifaceError
 from hemiface.runtime.images import list_images, read_image
-from hemiface.train.names import LABELS
 
 SPLITS = ("train", "val", "test")
 

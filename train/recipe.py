@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hemiface.core.domain import MODEL_FILES, MODEL_TITLES
 from hemiface.runtime.errors import HemifaceError
 from hemiface.synth.dataset import LABELS_CSV, generate_dataset, read_labels
 from hemiface.train.backbone import (
@@ -32,7 +33,7 @@ from hemiface.train.backbone import (
     Stage,
 )
 from hemiface.train.config import TrainConfig
-from hemiface.train.names import MODEL_FILES, MODEL_TITLES, REPORT_JSON
+from hemiface.train.names import REPORT_JSON
 
 CHECKSUMS = "SHA256SUMS"
 HELDOUT_JSON = "heldout_report.json"

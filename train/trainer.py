@@ -33,11 +33,12 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from hemiface.core.domain import MODEL_FILES, MODEL_TITLES  # noqa: E402
 from hemiface.train import models  # noqa: E402
 from hemiface.train.config import TrainConfig, config_for  # noqa: E402
 from hemiface.train.data import ImageSet, load_dataset  # noqa: E402
 from hemiface.train.metrics import ModelMetrics, evaluate  # noqa: E402
-from hemiface.train.names import MODEL_FILES, MODEL_TITLES, REPORT_JSON  # noqa: E402
+from hemiface.train.names import REPORT_JSON  # noqa: E402
 from hemiface.train.report import write_reports  # noqa: E402
 
 log = logging.getLogger("hemiface.train")
