@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from hemiface.core.errors import one_line
+
 MAX_SAMPLES = 100_000
 MATMUL_SIZE = 768
 
@@ -80,6 +82,22 @@ def time_runs(
     return samples
 
 
+def _startup_figures(marks: tuple[float, float, float, float, float], p: float) -> dict[str, Any]:
+    """Cold-start figures from perf_counter() marks taken at the start, after the imports,
+    after loading, after preprocessing and after the first prediction (`p`); call it right
+    after the last mark, so the wall-clock moment and the RSS are those of that prediction."""
+    t0, t1, t2, t3, t4 = marks
+    return {
+        "import_s": t1 - t0,
+        "init_s": t2 - t1,
+        "preprocess_s": t3 - t2,
+        "first_inference_s": t4 - t3,
+        "first_prediction_at": time.time(),
+        "rss_ready_mb": _current_rss_mb(),
+        "p": p,
+    }
+
+
 def run_tflite(spec: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     from hemiface.runtime.backends import resolve_backend
@@ -101,9 +119,7 @@ def run_tflite(spec: dict[str, Any]) -> dict[str, Any]:
         tensor = to_tensor(np.full(shape, 128, np.uint8), entry.preprocessing)
     t3 = time.perf_counter()
     p = classifier.predict_one(tensor)
-    t4 = time.perf_counter()
-    first_at = time.time()
-    rss_ready = _current_rss_mb()
+    startup = _startup_figures((t0, t1, t2, t3, time.perf_counter()), p)
     from hemiface.benchmarks.macs import macs_from_tflite
     from hemiface.runtime.delegation import delegation_report
 
@@ -117,13 +133,7 @@ def run_tflite(spec: dict[str, Any]) -> dict[str, Any]:
     )
     return {
         "backend": backend.label,
-        "import_s": t1 - t0,
-        "init_s": t2 - t1,
-        "preprocess_s": t3 - t2,
-        "first_inference_s": t4 - t3,
-        "first_prediction_at": first_at,
-        "rss_ready_mb": rss_ready,
-        "p": p,
+        **startup,
         "macs": macs_from_tflite(classifier.interpreter),
         "delegate_partitions": delegation.partitions if delegation else None,
         "undelegated_ops": delegation.undelegated_ops if delegation else None,
@@ -133,11 +143,13 @@ def run_tflite(spec: dict[str, Any]) -> dict[str, Any]:
 
 def run_keras(spec: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from hemiface.kerasio import quiet_tensorflow
+
+    quiet_tensorflow()
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
-    from hemiface.convert.keras_io import (
+    from hemiface.kerasio import (
         import_keras,
         import_tf_keras,
         keras_module_for,
@@ -178,30 +190,22 @@ def run_keras(spec: dict[str, Any]) -> dict[str, Any]:
             return model(tensor, training=False)
 
     p = float(np.asarray(run()).reshape(-1)[0])
-    t4 = time.perf_counter()
-    first_at = time.time()
-    rss_ready = _current_rss_mb()
+    startup = _startup_figures((t0, t1, t2, t3, time.perf_counter()), p)
     from hemiface.benchmarks.macs import macs_from_keras
 
     samples = time_runs(run, spec["warmup"], spec["n"], spec["min_time_s"], spec["max_time_s"])
     return {
         "backend": f"tensorflow {tf.__version__} / {keras.__name__} {keras.__version__}"
         + (" (SavedModel)" if loaded.loader == "saved_model" else ""),
-        "import_s": t1 - t0,
-        "init_s": t2 - t1,
-        "preprocess_s": t3 - t2,
-        "first_inference_s": t4 - t3,
-        "first_prediction_at": first_at,
-        "rss_ready_mb": rss_ready,
-        "p": p,
+        **startup,
         "macs": macs_from_keras(model),
         "samples_ms": samples,
     }
 
 
 def _saved_by_keras2(path: Path) -> bool:
-    from hemiface.convert.keras_files import read_facts
-    from hemiface.convert.keras_io import detect_format
+    from hemiface.kerasio import detect_format
+    from hemiface.kerasio.files import read_facts
 
     return read_facts(path, detect_format(path)).is_keras2
 
@@ -252,8 +256,7 @@ def main(argv: list[str]) -> int:
         spec = json.loads(argv[0])
         result = {"ok": True, **run_spec(spec)}
     except Exception as exc:  # noqa: BLE001 - a failed row is data, reported by the parent
-        message = " ".join(str(exc).split()) or type(exc).__name__
-        print(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {message[:500]}"}))
+        print(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {one_line(exc)}"}))
         return 1
     print(json.dumps(result))
     return 0

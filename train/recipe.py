@@ -12,7 +12,6 @@ checkpoints live in a work folder, and finished models are reused.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -22,7 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from hemiface.core.domain import MODEL_FILES, MODEL_TITLES
 from hemiface.runtime.errors import HemifaceError
+from hemiface.runtime.manifest import sha256_file
 from hemiface.synth.dataset import LABELS_CSV, generate_dataset, read_labels
 from hemiface.train.backbone import (
     BACKBONE_REPORT,
@@ -32,7 +33,7 @@ from hemiface.train.backbone import (
     Stage,
 )
 from hemiface.train.config import TrainConfig
-from hemiface.train.names import MODEL_FILES, MODEL_TITLES, REPORT_JSON
+from hemiface.train.names import REPORT_JSON
 
 CHECKSUMS = "SHA256SUMS"
 HELDOUT_JSON = "heldout_report.json"
@@ -124,16 +125,8 @@ def _ensure_data(
     )
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_checksums(out: Path) -> dict[str, str]:
-    sums = {file: sha256_of(out / file) for file in MODEL_FILES.values()}
+    sums = {file: sha256_file(out / file) for file in MODEL_FILES.values()}
     text = "".join(f"{digest}  {file}\n" for file, digest in sums.items())
     temporary = out / (CHECKSUMS + ".partial")
     temporary.write_text(text)
@@ -166,7 +159,7 @@ def verify_checksums(folder: Path) -> dict[str, str]:
         path = folder / file
         if not path.is_file():
             raise HemifaceError(f"{path}: missing from the reference set")
-        if sha256_of(path) != sums[file]:
+        if sha256_file(path) != sums[file]:
             raise HemifaceError(f"{path}: sha256 differs from {CHECKSUMS} (file changed?)")
     return sums
 
@@ -183,8 +176,8 @@ def evaluate_heldout(
 ) -> HeldoutFigures:
     """Accuracy, ROC AUC, flip consistency and accuracy by severity of each model on a
     test-only synthetic set (DATA/test)."""
-    import keras
 
+    from hemiface.kerasio import load_keras_model
     from hemiface.train.data import load_split
     from hemiface.train.metrics import evaluate
     from hemiface.train.trainer import forward
@@ -192,7 +185,7 @@ def evaluate_heldout(
     test = load_split(data, "test", 224)
     figures = HeldoutFigures(seed=seed, images=len(test))
     for name, file in MODEL_FILES.items():
-        model = keras.models.load_model(str(models_dir / file), safe_mode=True, compile=False)
+        model = load_keras_model(models_dir / file).model
         p = forward(model, test.images, batch, f"held-out: {MODEL_TITLES[name]}", progress)
         p_flip = forward(
             model,
