@@ -270,7 +270,7 @@ def _stage_runtime(ctx: DemoContext) -> dict[str, Any]:
 
 
 def _stage_explain(ctx: DemoContext) -> dict[str, Any]:
-    from hemiface.explain.api import ExplainSession, explain_image
+    from hemiface.explain.api import ExplainSession, ExplainSettings, explain_image
 
     outputs: dict[str, Any] = {}
     session = ExplainSession()  # load and trace each model once for both images
@@ -278,7 +278,9 @@ def _stage_explain(ctx: DemoContext) -> dict[str, Any]:
     for index, (image, truth) in enumerate(images):
         folder = ctx.out / "explain" / truth.lower()
         ctx.progress(f"explaining a {truth} test image", index, len(images))
-        report = explain_image(image, ctx.models, folder, steps="auto", session=session)
+        report = explain_image(
+            image, ctx.models, folder, ExplainSettings(steps="auto"), session=session
+        )
         outputs[truth] = {
             "image": str(image),
             "figure": report.files.get("comparison"),
