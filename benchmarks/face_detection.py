@@ -77,10 +77,10 @@ def skin_luminance(rgb: tuple[int, int, int]) -> float:
 
 def available_detectors(model_set: Path | None = None) -> dict[str, Detector]:
     """The Haar cascade, and BlazeFace from the model set or the installed package data."""
+    from hemiface.core.quiet import quiet_fds
     from hemiface.runtime.backends import resolve_backend
     from hemiface.runtime.blazeface import KIND, BlazeFaceDetector
     from hemiface.runtime.manifest import load_manifest, read_verified_model
-    from hemiface.runtime.modelset import quiet_native_stderr
 
     detectors: dict[str, Detector] = {"haar": FaceDetector()}
     content: bytes | None = None
@@ -94,7 +94,7 @@ def available_detectors(model_set: Path | None = None) -> dict[str, Detector]:
         found = packaged_detector()
         content = found[0].read_bytes() if found else None
     if content is not None:
-        with quiet_native_stderr():
+        with quiet_fds(2):
             interpreter = resolve_backend().make_interpreter(content, TIMING_THREADS)
         detectors["blazeface"] = BlazeFaceDetector(interpreter)
     return detectors

@@ -133,11 +133,13 @@ def run_tflite(spec: dict[str, Any]) -> dict[str, Any]:
 
 def run_keras(spec: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from hemiface.kerasio import quiet_tensorflow
+
+    quiet_tensorflow()
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
-    from hemiface.convert.keras_io import (
+    from hemiface.kerasio import (
         import_keras,
         import_tf_keras,
         keras_module_for,
@@ -200,8 +202,8 @@ def run_keras(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _saved_by_keras2(path: Path) -> bool:
-    from hemiface.convert.keras_files import read_facts
-    from hemiface.convert.keras_io import detect_format
+    from hemiface.kerasio import detect_format
+    from hemiface.kerasio.files import read_facts
 
     return read_facts(path, detect_format(path)).is_keras2
 

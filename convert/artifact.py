@@ -10,19 +10,19 @@ from typing import Any
 
 from hemiface.convert import compat
 from hemiface.convert.calibration import ImageSet
-from hemiface.convert.keras_io import LoadedModel
 from hemiface.convert.summary import ConversionRow, title_for
 from hemiface.convert.tflite_convert import (
     STATIC_BATCH,
     convert_to_tflite,
     export_saved_model,
-    quiet_fds,
 )
 from hemiface.convert.verify import (
     artifact_probabilities,
     compare_with_source,
     keras_probabilities,
 )
+from hemiface.core.quiet import quiet_fds
+from hemiface.kerasio import LoadedModel
 from hemiface.runtime.backends import Backend
 from hemiface.runtime.delegation import delegation_report
 from hemiface.runtime.manifest import (
@@ -50,7 +50,7 @@ def converter_versions(model: Any = None) -> ConverterInfo:
     import tensorflow as tf
 
     from hemiface import __version__
-    from hemiface.convert.keras_io import keras_module_for
+    from hemiface.kerasio import keras_module_for
 
     keras = keras_module_for(model)
     return ConverterInfo(hemiface=__version__, tensorflow=tf.__version__, keras=keras.__version__)

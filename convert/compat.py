@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hemiface.convert.flatbuffer import read_metadata, read_operator_codes
-from hemiface.convert.tflite_convert import quiet_fds
+from hemiface.core.quiet import quiet_fds
+from hemiface.kerasio import QUIET_TF_ENV
 from hemiface.runtime.manifest import OpVersion
 
 # The oldest runtime named by each --target, and its interpreter package.
@@ -244,7 +245,7 @@ def load_in_python(python: Path, paths: list[Path], timeout: float = 300) -> dic
             capture_output=True,
             text=True,
             timeout=timeout,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+            env={**os.environ, **QUIET_TF_ENV},
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         message = f"error: cannot run {python} ({exc})"

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from hemiface.convert.tflite_convert import quiet_fds
+from hemiface.core.quiet import quiet_fds
 from hemiface.runtime.backends import Backend, resolve_backend
 from hemiface.runtime.classifier import TFLiteClassifier
 from hemiface.runtime.manifest import ModelEntry, Verification

@@ -292,14 +292,14 @@ def explain_image(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
 
-    from hemiface.convert.keras_io import import_keras
+    from hemiface.kerasio import import_keras
 
     import_started = time.perf_counter()
     import_keras()
     import_seconds = time.perf_counter() - import_started
     objects = None
     if custom_objects is not None:
-        from hemiface.convert.keras_files import load_custom_objects
+        from hemiface.kerasio import load_custom_objects
 
         objects = load_custom_objects(Path(custom_objects))
 

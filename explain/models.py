@@ -4,7 +4,7 @@ A folder is searched for the three reference names with any format convert accep
 (.keras, .h5, a SavedModel folder; Keras 3 or Keras 2); a folder holding none of them has
 every Keras model in it explained instead. When a name has several files (say a .keras
 and an .h5), the first that loads is explained. Loading goes through
-hemiface.convert.keras_io, the loader convert and bench use, which gives one-line errors
+hemiface.kerasio, the loader convert and bench use, which gives one-line errors
 for a missing, unsafe or wrongly shaped model.
 """
 
@@ -84,7 +84,7 @@ def find_models(models: Path | str | Mapping[str, Any]) -> list[ModelSource]:
     if not others:
         expected = ", ".join(f"{name}.h5|.keras" for name in REFERENCE_TITLES)
         raise HemifaceError(f"{folder}: no Keras models found (expected {expected})")
-    from hemiface.convert.keras_io import model_name_for
+    from hemiface.kerasio import model_name_for
 
     return [ModelSource(model_name_for(p), title_for(model_name_for(p)), p) for p in others]
 
@@ -103,7 +103,7 @@ def load_model(
             "loader": "in-memory",
             "sha256": None,
         }
-    from hemiface.convert.keras_io import ModelLoadError, load_keras_model
+    from hemiface.kerasio import ModelLoadError, load_keras_model
 
     first_error: ModelLoadError | None = None
     for path in [source.path, *source.alternatives]:

@@ -30,7 +30,7 @@ def randomize_model(model: Any, top_layers: int | None = None, seed: int = 0) ->
     """A copy of `model` with its top `top_layers` weighted layers (None: all) re-initialized.
 
     The clone is made by the Keras that built the model (tf-keras for a Keras 2 file)."""
-    from hemiface.convert.keras_io import keras_module_for
+    from hemiface.kerasio import keras_module_for
 
     keras = keras_module_for(model)
     keras.utils.set_random_seed(seed)

@@ -451,7 +451,7 @@ def demo(
     """Run the whole toolkit on built-in synthetic faces: data, train, convert, run, explain,
     bench, and a walk-through (OUT/index.md, OUT/index.html)."""
     require_tensorflow("demo")
-    from hemiface.convert.keras_io import quiet_tensorflow
+    from hemiface.kerasio import quiet_tensorflow
 
     quiet_tensorflow()
     # Keras warns through absl (e.g. "saving as HDF5 is legacy": the users' format, on

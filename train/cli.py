@@ -47,7 +47,7 @@ def train(
     require_tensorflow("train")
     if (data is None) == (recipe is None):
         raise HemifaceError("give either a DATA folder or --recipe NAME (not both)")
-    from hemiface.convert.keras_io import quiet_tensorflow
+    from hemiface.kerasio import quiet_tensorflow
 
     quiet_tensorflow()
     import absl.logging
