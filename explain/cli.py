@@ -158,7 +158,8 @@ def explain(
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from hemiface.explain.api import NOTICE, explain_image
+    from hemiface.core.domain import NOTICE
+    from hemiface.explain.api import explain_image
 
     settings = ExplainSettings(
         steps=_parse_steps(steps),

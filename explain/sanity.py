@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from hemiface.core.errors import one_line
 from hemiface.explain.integrated_gradients import Attribution, ProgressFn
 from hemiface.explain.metrics import magnitude_map, signed_map, spearman
 from hemiface.explain.scorer import ModelScorer, Target
@@ -39,7 +40,7 @@ def randomize_model(model: Any, top_layers: int | None = None, seed: int = 0) ->
     except Exception as exc:  # noqa: BLE001 - e.g. a wrapped SavedModel cannot be cloned
         raise HemifaceError(
             f"{model.name}: cannot clone the model to randomize it ({type(exc).__name__}: "
-            f"{' '.join(str(exc).split())[:120]})"
+            f"{one_line(exc, 120)})"
         ) from None
     original = layers_with_weights(model)
     cloned = layers_with_weights(clone)

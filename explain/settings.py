@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from hemiface.core.domain import LABELS
 from hemiface.runtime.errors import HemifaceError
 
 if TYPE_CHECKING:
@@ -127,7 +128,7 @@ class ExplainSettings:
             raise HemifaceError(
                 f"--sanity-top-layers must be at least 1, got {self.sanity_top_layers}"
             )
-        if self.target is not None and self.target not in [label.value for label in Label]:
+        if self.target is not None and self.target not in LABELS:
             raise HemifaceError(f"--target must be Left or Right, got {self.target!r}")
 
     @property

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from hemiface.core.errors import shorten
 from hemiface.runtime.errors import HemifaceError
 
 try:
@@ -148,7 +149,7 @@ def main() -> None:
         if type(exc).__name__ != "NoArgsIsHelpError":
             context = getattr(exc, "ctx", None)
             hint = f" (see {context.command_path} --help)" if context is not None else ""
-            message = " ".join(exc.format_message().split())
+            message = shorten(exc.format_message())
             err.print(f"[bold red]error:[/] {escape(message)}{escape(hint)}", markup=True)
         sys.exit(exc.exit_code)
     except click_exceptions.Abort:

@@ -230,12 +230,14 @@ def test_synthetic_dataset_image_brings_its_mask_and_midline(keras, tmp_path):
 
 
 def test_settings_are_checked_when_made():
+    from hemiface.core.domain import LABELS
     from hemiface.explain.baselines import BASELINES
     from hemiface.explain.rules import RULES
-    from hemiface.explain.settings import Baseline, IGSettings, Rule
+    from hemiface.explain.settings import Baseline, IGSettings, Label, Rule
 
     assert tuple(rule.value for rule in Rule) == RULES
     assert tuple(baseline.value for baseline in Baseline) == BASELINES
+    assert tuple(label.value for label in Label) == LABELS
     for bad, message in [
         (dict(steps=0), "steps must be"),
         (dict(steps="many"), "steps must be"),
