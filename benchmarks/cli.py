@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from hemiface.runtime.cli import Backend
 from hemiface.runtime.errors import HemifaceError, require_tensorflow
+from hemiface.runtime.options import Backend
 
 
 def register(app: typer.Typer) -> None:

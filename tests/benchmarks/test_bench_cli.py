@@ -232,7 +232,7 @@ def test_bench_keras_engines_alone_without_keras_is_one_line(
 
 def test_bench_backend_is_a_choice_and_the_invocation_names_its_value() -> None:
     from hemiface.benchmarks.cli import _invocation
-    from hemiface.runtime.cli import Backend
+    from hemiface.runtime.options import Backend
 
     args = _invocation({"tflite": Path("set"), "backend": Backend.tflite_runtime, "plots": True})
     assert args == ["bench", "--tflite", "set", "--backend", "tflite-runtime"]

@@ -272,7 +272,7 @@ def test_stream_settings_are_checked_when_made() -> None:
 
 def test_cli_choices_are_the_library_names() -> None:
     """The command line's Enums offer exactly the names the library accepts."""
-    from hemiface.runtime import cli
+    from hemiface.runtime import options as cli
     from hemiface.runtime.backends import BACKEND_NAMES
     from hemiface.runtime.detectors import DETECTORS
     from hemiface.runtime.face import DEFAULT_MARGIN
