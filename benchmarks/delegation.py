@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hemiface.core.errors import one_line
 from hemiface.core.quiet import quiet_fds
 from hemiface.runtime.backends import resolve_backend
 from hemiface.runtime.delegation import delegation_report
@@ -41,7 +42,7 @@ def delegation_section(
                 interpreter = chosen.make_interpreter(content, 1)
             report = delegation_report(interpreter)
         except (HemifaceError, OSError, ValueError, RuntimeError) as exc:
-            row.update(status="failed", error=" ".join(str(exc).split())[:300])
+            row.update(status="failed", error=one_line(exc))
             rows.append(row)
             continue
         row.update(

@@ -38,6 +38,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from hemiface.core.domain import LABELS
 from hemiface.runtime.face import Detector, FaceDetector
 from hemiface.synth.faces import render_face
 
@@ -105,7 +106,7 @@ def face_frames(faces: int, seed: int) -> Iterator[tuple[np.ndarray, float]]:
     rng = np.random.default_rng(seed)
     width, height = FRAME
     for index in range(faces):
-        face = render_face(rng, ("Left", "Right")[index % 2], float(rng.uniform(0.1, 1.0)))
+        face = render_face(rng, LABELS[index % 2], float(rng.uniform(0.1, 1.0)))
         frame = np.full((height, width, 3), 120, np.uint8)
         x, y = (width - FACE_PIXELS) // 2, (height - FACE_PIXELS) // 2
         frame[y : y + FACE_PIXELS, x : x + FACE_PIXELS] = cv2.resize(

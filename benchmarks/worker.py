@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from hemiface.core.errors import one_line
+
 MAX_SAMPLES = 100_000
 MATMUL_SIZE = 768
 
@@ -254,8 +256,7 @@ def main(argv: list[str]) -> int:
         spec = json.loads(argv[0])
         result = {"ok": True, **run_spec(spec)}
     except Exception as exc:  # noqa: BLE001 - a failed row is data, reported by the parent
-        message = " ".join(str(exc).split()) or type(exc).__name__
-        print(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {message[:500]}"}))
+        print(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {one_line(exc)}"}))
         return 1
     print(json.dumps(result))
     return 0

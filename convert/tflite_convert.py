@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from hemiface.core.errors import shorten
 from hemiface.core.quiet import quiet_fds
 from hemiface.kerasio import is_tf_keras_model
 from hemiface.runtime.errors import HemifaceError
@@ -121,6 +122,7 @@ def convert_to_tflite(
         with quiet_fds() as captured:
             content = converter.convert()
     except Exception as exc:  # noqa: BLE001 - the converter raises many types
-        lines = " ".join(str(exc).split()) or (captured[-1].strip().splitlines() or ["?"])[-1]
-        raise ConversionError(f"TFLite converter failed for {fmt}: {lines[:300]}") from None
+        last_line = ("".join(captured).strip().splitlines() or ["?"])[-1]
+        reason = shorten(str(exc)) or shorten(last_line)
+        raise ConversionError(f"TFLite converter failed for {fmt}: {reason}") from None
     return bytes(content)

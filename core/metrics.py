@@ -28,18 +28,20 @@ def predicted_labels(p: np.ndarray, threshold: float = 0.5) -> np.ndarray:
 
 
 def rank(values: np.ndarray) -> np.ndarray:
-    """1-based ranks of `values` in ascending order; tied values share their mean rank."""
+    """Ranks 1..n of `values` (flattened) in ascending order; tied values share their mean
+    rank (as scipy's rankdata)."""
     values = _vector(values)
+    if values.size == 0:
+        return values
     order = np.argsort(values, kind="mergesort")
-    ranks = np.empty(values.size, dtype=np.float64)
     ordered = values[order]
-    start = 0
-    while start < values.size:
-        end = start
-        while end + 1 < values.size and ordered[end + 1] == ordered[start]:
-            end += 1
-        ranks[order[start : end + 1]] = (start + end) / 2.0 + 1.0
-        start = end + 1
+    # Group equal values: each group's rank is the mean of its positions.
+    starts = np.concatenate(([True], ordered[1:] != ordered[:-1]))
+    group = np.cumsum(starts) - 1
+    positions = np.arange(1, values.size + 1, dtype=np.float64)
+    mean_rank = np.bincount(group, weights=positions) / np.bincount(group)
+    ranks = np.empty(values.size, dtype=np.float64)
+    ranks[order] = mean_rank[group]
     return ranks
 
 

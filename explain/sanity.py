@@ -40,7 +40,7 @@ def randomize_model(model: Any, top_layers: int | None = None, seed: int = 0) ->
     except Exception as exc:  # noqa: BLE001 - e.g. a wrapped SavedModel cannot be cloned
         raise HemifaceError(
             f"{model.name}: cannot clone the model to randomize it ({type(exc).__name__}: "
-            f"{one_line(exc, 120)})"
+            f"{one_line(exc)})"
         ) from None
     original = layers_with_weights(model)
     cloned = layers_with_weights(clone)

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from hemiface.core.domain import NOTICE
 from hemiface.core.errors import shorten
 from hemiface.runtime.errors import HemifaceError
 
@@ -28,7 +29,6 @@ try:
 except ImportError:  # older Typer releases use click itself
     import click.exceptions as click_exceptions  # type: ignore[no-redef]
 
-NOTICE = "Research and teaching tool, not a medical device: never use it to diagnose."
 COMMAND_MODULES = (
     "hemiface.synth.cli",
     "hemiface.train.cli",

@@ -140,7 +140,7 @@ def _stage_train(ctx: DemoContext) -> dict[str, Any]:
 
 
 def _keras_files(ctx: DemoContext) -> list[Path]:
-    from hemiface.train.names import MODEL_FILES
+    from hemiface.core.domain import MODEL_FILES
 
     return [ctx.models / file for file in MODEL_FILES.values()]
 

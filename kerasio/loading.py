@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hemiface.core.errors import one_line, shorten
 from hemiface.kerasio.files import (
     KerasFileFacts,
     ModelLoadError,
@@ -246,7 +247,7 @@ def _call_loader(
 def _explain_load_failure(
     path: Path, exc: Exception, facts: KerasFileFacts, what: str, after: str
 ) -> ModelLoadError:
-    text = " ".join(str(exc).split())
+    text = shorten(str(exc))
     if "Lambda" in text and "safe_mode" in text:
         return ModelLoadError(
             f"{path}: has a Lambda layer whose Python code would run on load; {UNSAFE_ADVICE}"
@@ -272,9 +273,8 @@ def _load_savedmodel(path: Path, keras: Any) -> Any:
         loaded = tf.saved_model.load(str(path))
         signature = loaded.signatures["serving_default"]
     except Exception as exc:  # noqa: BLE001
-        reason = " ".join(str(exc).split())[:160]
         raise ModelLoadError(
-            f"{path}: cannot load the SavedModel or its serving_default signature ({reason})"
+            f"{path}: cannot load the SavedModel or its serving_default signature ({one_line(exc)})"
         ) from None
     _, input_specs = signature.structured_input_signature
     if len(input_specs) != 1:

@@ -14,12 +14,12 @@ def predict_batched(
     model: Any,
     images: np.ndarray,
     batch_size: int = BATCH_SIZE,
-    scale: float | None = None,
+    divisor: float | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """`model(x, training=False)` over `images` in batches, as one numpy array (N, ...).
 
-    `scale` multiplies each batch after conversion to float32 (1/255 for uint8 images the
+    `divisor` divides each batch after conversion to float32 (255 for uint8 images the
     model wants in [0, 1]); `progress(done, total)` is called after every batch. One traced
     function serves every batch (the last, shorter batch included), for Keras 3 and
     tf-keras models alike.
@@ -36,8 +36,8 @@ def predict_batched(
     outputs = []
     for start in range(0, total, batch_size):
         chunk = np.asarray(images[start : start + batch_size], dtype=np.float32)
-        if scale is not None:
-            chunk = chunk * np.float32(scale)
+        if divisor is not None:
+            chunk = chunk / np.float32(divisor)
         outputs.append(np.asarray(forward(tf.constant(chunk))))
         if progress is not None:
             progress(min(start + batch_size, total), total)
@@ -45,7 +45,7 @@ def predict_batched(
 
 
 def predict_probabilities(
-    model: Any, images: np.ndarray, batch_size: int = BATCH_SIZE, scale: float | None = None
+    model: Any, images: np.ndarray, batch_size: int = BATCH_SIZE, divisor: float | None = None
 ) -> np.ndarray:
     """P(positive label) per image, float64 (N,), from a one-sigmoid-unit model."""
-    return predict_batched(model, images, batch_size, scale).reshape(-1).astype(np.float64)
+    return predict_batched(model, images, batch_size, divisor).reshape(-1).astype(np.float64)

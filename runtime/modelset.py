@@ -37,8 +37,10 @@ from hemiface.runtime.manifest import (
 )
 from hemiface.runtime.preprocess import resize_for_model, to_tensor
 
-# When the manifest holds no verification figures, prefer the formats that are usually
-# fastest on CPU (FACTS.md: full int8 < float32 < float16 ~ float32 < dynamic on x86).
+# The order tried when the manifest holds no verification figures. No format is fastest
+# everywhere: on this project's x86 measurements (benchmarks/results/report.md) int8 ran
+# the MobileNetV2 models 1.3-1.8x faster than float32 but the small CNN at 0.6-0.7x, and
+# dynamic range was the slowest for the MobileNetV2s; where figures exist, they decide.
 UNVERIFIED_PREFERENCE = ("int8", "float32", "float16", "dynamic")
 CONCURRENCY = ("sequential", "threads")
 # More interpreter threads than this buys nothing; 100000 made the process run out of

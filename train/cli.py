@@ -101,7 +101,7 @@ def train(
 
 
 def _print_heldout(console: Console, summary: dict) -> None:
-    from hemiface.train.names import MODEL_TITLES
+    from hemiface.core.domain import MODEL_TITLES
 
     heldout = summary["heldout"]
     table = Table(title=f"held-out test set: {heldout['images']} faces, seed {heldout['seed']}")

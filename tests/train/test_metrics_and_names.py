@@ -6,8 +6,8 @@ import sys
 import numpy as np
 import pytest
 
+from hemiface.core.domain import MODEL_FILES, MODEL_TITLES
 from hemiface.train.metrics import evaluate
-from hemiface.train.names import MODEL_FILES, MODEL_TITLES
 
 
 def test_names_are_the_contract():
