@@ -152,7 +152,7 @@ def main() -> None:
             message = shorten(exc.format_message())
             err.print(f"[bold red]error:[/] {escape(message)}{escape(hint)}", markup=True)
         sys.exit(exc.exit_code)
-    except click_exceptions.Abort:
+    except typer.Abort:  # typer._click.exceptions has no Abort
         err.print("Aborted!")
         sys.exit(1)
     except KeyboardInterrupt:
