@@ -238,14 +238,15 @@ def _bench(doc: Document, out: Path, result: StageResult) -> None:
     folder = Path(bench.report).parent
     results_json = folder / "results.json"
     if results_json.is_file():
-        from hemiface.benchmarks.bench import headline
+        from hemiface.benchmarks.sections import BenchResults
 
+        run = BenchResults.from_json(json.loads(results_json.read_text()))
         doc.add(
             Paragraph(
                 "Ratios measured in this one run (medians; the machine may be shared and "
                 "noisy, so compare ratios, not absolute times):"
             ),
-            Bullets(headline(json.loads(results_json.read_text()))),
+            Bullets(run.headline),
         )
     for png in sorted(folder.glob("*.png")):
         doc.add(Figure(png, png.stem.replace("_", " ")))

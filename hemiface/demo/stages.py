@@ -273,5 +273,5 @@ def stage_bench(ctx: DemoContext) -> BenchOutput:
         command="hemiface demo (bench stage, quick settings)",
     )
     results = run_bench(config, step=lambda what: ctx.progress(what, 0, 0))
-    files = write_outputs(results, folder)
+    files = write_outputs(results.to_json(), folder)
     return BenchOutput(files=[str(f) for f in files], report=str(folder / "report.md"))

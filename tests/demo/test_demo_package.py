@@ -274,8 +274,13 @@ def test_walk_through_shows_the_typed_records(tmp_path: Path) -> None:
         name: StageResult(name, "ok", 1.0, outputs=record)
         for name, record in _records(tmp_path).items()
     }
+    shipped = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "results.json"
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "results.json").write_text(shipped.read_text())
     md, html = write_index(tmp_path, results, quick=True)
     text = md.read_text()
+    first_line = json.loads(shipped.read_text())["headline"][0]
+    assert f"- {first_line}" in text
     assert text.startswith("# hemiface demo (quick)")
     assert "pretrained from scratch on 115200 synthetic faces (3600 steps, 4947 s)" in text
     assert "| mobilenetv2_base_model | 0.980 | - | 0.022 |" in text
