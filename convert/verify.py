@@ -8,31 +8,17 @@ what the device will compute.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import numpy as np
 
-from hemiface.convert.tflite_convert import quiet_fds
+from hemiface.core import metrics
+from hemiface.core.quiet import quiet_fds
 from hemiface.runtime.backends import Backend, resolve_backend
 from hemiface.runtime.classifier import TFLiteClassifier
 from hemiface.runtime.manifest import ModelEntry, Verification
 
+# Images per Keras forward pass when the source model is run on the verification set.
 KERAS_BATCH = 16
-
-
-def keras_probabilities(model: Any, tensors: np.ndarray) -> np.ndarray:
-    """P(positive label) from the Keras model, in batches, inference mode."""
-    import tensorflow as tf
-
-    @tf.function(reduce_retracing=True)
-    def forward(x: Any) -> Any:
-        return model(x, training=False)
-
-    out = []
-    for start in range(0, len(tensors), KERAS_BATCH):
-        batch = tf.constant(tensors[start : start + KERAS_BATCH])
-        out.append(np.asarray(forward(batch)).reshape(-1))
-    return np.concatenate(out).astype(np.float64)
 
 
 def artifact_probabilities(
@@ -62,25 +48,22 @@ def compare_with_source(
     max_flip_rate: float | None = None,
 ) -> Verification:
     """Agreement, flips, |Δp| statistics and accuracy (when every image has a label)."""
-    source_label = source_p >= threshold
-    artifact_label = artifact_p >= threshold
-    flips = int(np.sum(source_label != artifact_label))
+    flips = metrics.label_flips(source_p, artifact_p, threshold)
     n = len(source_p)
-    delta = np.abs(artifact_p - source_p)
     accuracy = source_accuracy = None
     if n and all(label is not None for label in labels):
         truth = np.array([label == positive_index for label in labels])
-        accuracy = float(np.mean(artifact_label == truth))
-        source_accuracy = float(np.mean(source_label == truth))
+        accuracy = metrics.accuracy(truth, artifact_p, threshold)
+        source_accuracy = metrics.accuracy(truth, source_p, threshold)
     passed = max_flip_rate is None or (flips / n if n else 0.0) <= max_flip_rate
     return Verification(
         dataset=dataset,
         n_images=n,
-        agreement=float(1.0 - flips / n) if n else 0.0,
+        agreement=metrics.agreement(source_p, artifact_p, threshold),
         flips=flips,
-        mean_abs_dp=float(delta.mean()) if n else 0.0,
-        p99_abs_dp=float(np.percentile(delta, 99)) if n else 0.0,
-        max_abs_dp=float(delta.max()) if n else 0.0,
+        mean_abs_dp=metrics.mean_abs_dp(source_p, artifact_p),
+        p99_abs_dp=metrics.p99_abs_dp(source_p, artifact_p),
+        max_abs_dp=metrics.max_abs_dp(source_p, artifact_p),
         latency_ms=round(latency_ms, 4),
         passed=passed,
         accuracy=accuracy,

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hemiface.core.domain import LABELS
 from hemiface.demo.context import DemoContext
 from hemiface.demo.results import ResultFormatError, StageOutput
 
@@ -39,7 +40,7 @@ def cache_files(ctx: DemoContext, name: str) -> tuple[list[Path], list[Path]] | 
         return [], [*model_files, ctx.models / "heldout_report.json"]
     if name == "explain":
         return [*model_files, ctx.data / "labels.csv"], [
-            ctx.out / "explain" / label / "explain.json" for label in ("left", "right")
+            ctx.out / "explain" / label.lower() / "explain.json" for label in LABELS
         ]
     if name == "bench":
         manifest = ctx.modelset / "hemiface.json"

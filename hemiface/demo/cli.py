@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from hemiface.core.domain import NOTICE
 from hemiface.demo.runner import STAGE_NAMES, StageResult, run_demo
 from hemiface.runtime.errors import require_tensorflow
 
@@ -28,7 +29,7 @@ def demo(
     """Run the whole toolkit on built-in synthetic faces: data, train, convert, run, explain,
     bench, and a walk-through (OUT/index.md, OUT/index.html)."""
     require_tensorflow("demo")
-    from hemiface.convert.keras_io import quiet_tensorflow
+    from hemiface.kerasio import quiet_tensorflow
 
     quiet_tensorflow()
     # Keras warns through absl (e.g. "saving as HDF5 is legacy": the users' format, on
@@ -39,7 +40,7 @@ def demo(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console()
-    console.print("[bold]hemiface demo[/] - research and teaching tool, not a medical device")
+    console.print(f"[bold]hemiface demo[/] - {escape(NOTICE)}")
     started = time.perf_counter()
     with Progress(
         TextColumn("[bold]{task.fields[stage]:>8}[/]"),

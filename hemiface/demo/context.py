@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hemiface.core.domain import MODEL_FILES
+
 # Data set sizes: the full build follows train/config.py's plan; --quick is a small set
 # that still trains all three models to a meaningful level in a few minutes.
 FULL_IMAGES = 3000
@@ -53,6 +55,4 @@ class DemoContext:
 
     def keras_files(self) -> list[Path]:
         """The three Keras models the stages after train read, in the users' file names."""
-        from hemiface.train.names import MODEL_FILES
-
         return [self.models / file for file in MODEL_FILES.values()]

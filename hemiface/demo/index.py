@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hemiface.core.domain import NOTICE
 from hemiface.demo.results import (
     BenchOutput,
     ConvertOutput,
@@ -26,10 +27,9 @@ from hemiface.report import (
     write_document,
 )
 
-NOTICE = (
-    "hemiface is a research and teaching tool, not a medical device. Everything here runs "
-    "on synthetic faces and models trained on them; nothing says anything about a real "
-    "person."
+SYNTHETIC_NOTE = (
+    "Everything here runs on synthetic faces and models trained on them; nothing says "
+    "anything about a real person."
 )
 CONVENTION = (
     "Labels name the patient's affected side. In an unmirrored image the patient's left is "
@@ -266,7 +266,7 @@ SECTIONS: tuple[tuple[str, Section], ...] = (
 def write_index(out: Path, results: dict[str, StageResult], quick: bool) -> tuple[Path, Path]:
     title = "hemiface demo" + (" (quick)" if quick else "")
     doc = Document(title)
-    doc.add(Paragraph(NOTICE), Paragraph(CONVENTION))
+    doc.add(Paragraph(f"{NOTICE} {SYNTHETIC_NOTE}"), Paragraph(CONVENTION))
     _stages(doc, results)
     for name, render in SECTIONS:
         if name in results:

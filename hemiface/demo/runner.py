@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from hemiface.core.errors import one_line
 from hemiface.demo import stages
 from hemiface.demo.cache import cached_output, remember
 from hemiface.demo.context import DemoContext, StageProgress
@@ -94,7 +95,7 @@ def run_stage(ctx: DemoContext, stage: Stage[Any]) -> StageResult:
         result.status, result.detail = "failed", str(exc)
     except Exception as exc:  # noqa: BLE001 - one stage must not stop the others
         result.status = "failed"
-        result.detail = f"{type(exc).__name__}: {exc}"
+        result.detail = f"{type(exc).__name__}: {one_line(exc)}"
         (ctx.out / f"{stage.name}.error.txt").write_text(traceback.format_exc())
     result.seconds = time.perf_counter() - started
     return result

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hemiface.core.domain import LABELS
 from hemiface.demo.context import (
     FULL_IMAGES,
     QUICK_IMAGES,
@@ -135,7 +136,6 @@ def stage_convert(ctx: DemoContext) -> ConvertOutput:
 def pick_test_images(ctx: DemoContext, count: int) -> list[tuple[Path, str]]:
     """Balanced test images with their true labels, in a fixed order."""
     from hemiface.synth.dataset import read_labels
-    from hemiface.train.names import LABELS
 
     rows = [r for r in read_labels(ctx.data) if r.split == "test"]
     by_label: dict[str, list[Path]] = {}
