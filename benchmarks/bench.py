@@ -21,30 +21,39 @@ import numpy as np
 
 from hemiface.benchmarks import latency as lat
 from hemiface.benchmarks.delegation import delegation_section
+from hemiface.benchmarks.headline import headline
 from hemiface.benchmarks.inputs import (
     LabelledImage,
     keras_sources,
     labelled_images,
     open_model_set,
 )
-from hemiface.benchmarks.report_set import set_headline
+from hemiface.benchmarks.rows import (
+    LatencyRow,
+    MachineRow,
+    SpeedupOverFloat32,
+    SpeedupOverPredict,
+    make_all,
+)
 from hemiface.benchmarks.schema import RESULTS_SCHEMA_VERSION
+from hemiface.benchmarks.sections import (
+    AgreementSection,
+    BenchResults,
+    BenchSettings,
+    DelegationSection,
+    LatencySection,
+    ModelRecord,
+    PipelineSection,
+    SetSection,
+)
+from hemiface.benchmarks.selection import Selection, parse_only
 from hemiface.benchmarks.set_latency import run_set_section
 from hemiface.runtime.backends import physical_cores
 from hemiface.runtime.errors import HemifaceError
 from hemiface.runtime.fused import choose_fused
 from hemiface.runtime.images import write_image
-from hemiface.runtime.manifest import FORMATS, Manifest, sha256_file
+from hemiface.runtime.manifest import Manifest, sha256_file
 
-SECTIONS = ("latency", "set", "agreement", "pipeline")
-ENGINE_ALIASES = {
-    "keras": list(lat.KERAS_ENGINES),
-    "predict": ["keras_predict"],
-    "keras_predict": ["keras_predict"],
-    "call": ["keras_call"],
-    "keras_call": ["keras_call"],
-    "tflite": ["tflite"],
-}
 Step = Callable[[str], None]
 
 
@@ -67,56 +76,10 @@ class BenchConfig:
     argv: list[str] = field(default_factory=list)
 
 
-@dataclass
-class Selection:
-    models: list[str]
-    formats: list[str]
-    engines: list[str]
-    sections: list[str]
-
-
 def quick_timing(threads: list[int]) -> lat.TimingSettings:
     """A short run: few iterations, one thread count, short timeouts."""
     return lat.TimingSettings(
         warmup=2, n=10, min_time_s=0.0, max_time_s=10.0, threads=threads[:1], timeout_s=300.0
-    )
-
-
-def parse_only(only: list[str], manifest: Manifest) -> Selection:
-    """Split --only tokens into models, formats, engines and sections; each kind not
-    named means all of that kind. Models may be named by name or title."""
-    titles = {}
-    for entry in manifest.models:
-        titles.setdefault(entry.title.lower(), entry.name)
-        titles.setdefault(entry.name.lower(), entry.name)
-    models: list[str] = []
-    formats: list[str] = []
-    engines: list[str] = []
-    sections: list[str] = []
-    for raw in (t for item in only for t in item.split(",")):
-        token = raw.strip().lower().replace("-", "_")
-        if not token:
-            continue
-        if token in titles:
-            models.append(titles[token])
-        elif token in FORMATS:
-            formats.append(token)
-        elif token in ENGINE_ALIASES:
-            engines += ENGINE_ALIASES[token]
-        elif token.replace("_", "-") in SECTIONS or token in SECTIONS:
-            sections.append(token)
-        else:
-            choices = sorted(set(titles) | set(FORMATS) | set(ENGINE_ALIASES) | set(SECTIONS))
-            raise HemifaceError(
-                f"--only {raw!r}: not a model, format, engine or section; "
-                f"choose from {', '.join(choices)}"
-            )
-    present_formats = [f for f in FORMATS if any(e.format == f for e in manifest.models)]
-    return Selection(
-        models=list(dict.fromkeys(models)) or manifest.names(),
-        formats=list(dict.fromkeys(formats)) or present_formats,
-        engines=list(dict.fromkeys(engines)) or list(lat.ENGINES),
-        sections=[s for s in SECTIONS if s in sections] or list(SECTIONS),
     )
 
 
@@ -192,8 +155,8 @@ def plan_total(config: BenchConfig, manifest: Manifest, selection: Selection) ->
 
 def run_bench(
     config: BenchConfig, step: Step | None = None, total: Callable[[int], None] | None = None
-) -> dict[str, Any]:
-    """Run the chosen sections; every figure in one dict (results.json)."""
+) -> BenchResults:
+    """Run the chosen sections; every figure in one record (`to_json()` is results.json)."""
     started = time.time()
     manifest = open_model_set(config.tflite_dir)
     selection = parse_only(config.only, manifest)
@@ -209,59 +172,66 @@ def run_bench(
         images = labelled_images(
             config.data_dir, manifest.models[0].labels, positive, config.agreement_limit
         )
-    results: dict[str, Any] = {
-        "schema_version": RESULTS_SCHEMA_VERSION,
-        "command": config.command,
-        "argv": config.argv,
-        "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": _machine_facts(),
-        "settings": {
-            "sections": selection.sections,
-            "models": selection.models,
-            "formats": selection.formats,
-            "engines": selection.engines,
-            "threads": config.timing.threads,
-            "warmup": config.timing.warmup,
-            "n": config.timing.n,
-            "min_time_s": config.timing.min_time_s,
-            "max_time_s": config.timing.max_time_s,
-            "quick": config.quick,
-            "tflite_dir": str(config.tflite_dir),
-            "keras_dir": str(config.keras_dir) if config.keras_dir else None,
-            "data_dir": str(config.data_dir) if config.data_dir else None,
-            "n_images": len(images),
-            "backend": config.backend,
-        },
-        "models": [
-            {
-                "name": name,
-                "title": titles[name],
-                "formats": manifest.formats_of(name),
-                "keras_source": str(sources[name]) if sources.get(name) else None,
-                "keras_sha256": _sha256_of(sources.get(name)),
-                "tflite_sha256": {e.format: e.sha256 for e in manifest.models if e.name == name},
-            }
-            for name in selection.models
-        ],
-    }
+    created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    machine = _machine_facts()
+    settings = BenchSettings(
+        sections=selection.sections,
+        models=selection.models,
+        formats=selection.formats,
+        engines=selection.engines,
+        threads=config.timing.threads,
+        warmup=config.timing.warmup,
+        n=config.timing.n,
+        min_time_s=config.timing.min_time_s,
+        max_time_s=config.timing.max_time_s,
+        quick=config.quick,
+        tflite_dir=str(config.tflite_dir),
+        keras_dir=str(config.keras_dir) if config.keras_dir else None,
+        data_dir=str(config.data_dir) if config.data_dir else None,
+        n_images=len(images),
+        backend=config.backend,
+    )
+    models = [
+        ModelRecord(
+            name=name,
+            title=titles[name],
+            formats=manifest.formats_of(name),
+            keras_source=str(sources[name]) if sources.get(name) else None,
+            keras_sha256=_sha256_of(sources.get(name)),
+            tflite_sha256={e.format: e.sha256 for e in manifest.models if e.name == name},
+        )
+        for name in selection.models
+    ]
     with tempfile.TemporaryDirectory(prefix="hemiface-bench-") as work:
         image = _benchmark_image(images, Path(work))
-        results["latency"] = _latency_section(
-            config, manifest, selection, sources, titles, image, step
-        )
+        latency = _latency_section(config, manifest, selection, sources, titles, image, step)
         if keras_skipped:
-            results["latency"]["skipped"] = [keras_skipped]
-        results["delegation"] = delegation_section(
+            latency.skipped = [keras_skipped]
+        delegation = delegation_section(
             manifest, config.tflite_dir, selection.models, selection.formats, config.backend
         )
-        results["set"] = _set_section(config, manifest, selection, image, step)
-        results["pipeline"] = _pipeline_section(
+        set_section = _set_section(config, manifest, selection, image, step)
+        pipeline = _pipeline_section(
             config, selection, step, Path(work), images[0].path if images else None
         )
-    results["agreement"] = _agreement_section(config, manifest, selection, sources, images, step)
-    results["headline"] = headline(results)
-    results["duration_s"] = time.time() - started
-    results["machine"]["load_average_end"] = (
+    agreement = _agreement_section(config, manifest, selection, sources, images, step)
+    results = BenchResults(
+        schema_version=RESULTS_SCHEMA_VERSION,
+        command=config.command,
+        argv=config.argv,
+        created_utc=created,
+        machine=machine,
+        settings=settings,
+        models=models,
+        latency=latency,
+        delegation=DelegationSection.from_json(delegation),
+        set=set_section,
+        pipeline=pipeline,
+        agreement=agreement,
+    )
+    results.headline = headline(results)
+    results.duration_s = time.time() - started
+    results.machine["load_average_end"] = (
         list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     )
     return results
@@ -291,9 +261,9 @@ def _latency_section(
     titles: dict[str, str],
     image: Path,
     step: Step | None,
-) -> dict[str, Any]:
+) -> LatencySection:
     if "latency" not in selection.sections:
-        return {"status": "skipped", "reason": "not chosen with --only", "rows": []}
+        return LatencySection("skipped", reason="not chosen with --only")
     specs = lat.plan_rows(
         manifest,
         config.tflite_dir,
@@ -309,7 +279,18 @@ def _latency_section(
     machine = lat.measure_machine(config.timing, step)
     rows = lat.run_latency(specs, config.timing, titles, step)
     lat.add_machine_fraction(rows, machine)
-    return {"status": "ok", "rows": rows, "machine_reference": machine, **lat.latency_ratios(rows)}
+    ratios = lat.latency_ratios(rows)
+    return LatencySection(
+        "ok",
+        rows=make_all(LatencyRow, rows, "latency.rows"),
+        machine_reference=make_all(MachineRow, machine, "latency.machine_reference"),
+        speedup_over_predict=make_all(
+            SpeedupOverPredict, ratios["speedup_over_predict"], "latency.speedup_over_predict"
+        ),
+        speedup_over_float32=make_all(
+            SpeedupOverFloat32, ratios["speedup_over_float32"], "latency.speedup_over_float32"
+        ),
+    )
 
 
 def _set_section(
@@ -318,14 +299,14 @@ def _set_section(
     selection: Selection,
     image: Path,
     step: Step | None,
-) -> dict[str, Any]:
+) -> SetSection:
     if "set" not in selection.sections:
-        return {"status": "skipped", "reason": "not chosen with --only", "rows": []}
+        return SetSection("skipped", reason="not chosen with --only")
     formats = [
         f for f in selection.formats if all(f in manifest.formats_of(m) for m in selection.models)
     ]
     fused_formats = [f for f in formats if choose_fused(manifest, selection.models, f)]
-    return run_set_section(
+    section = run_set_section(
         config.tflite_dir,
         selection.models,
         formats,
@@ -338,6 +319,7 @@ def _set_section(
         config.timing.timeout_s,
         step,
     )
+    return SetSection.from_json(section)
 
 
 def _agreement_section(
@@ -347,11 +329,11 @@ def _agreement_section(
     sources: dict[str, Path | None],
     images: list[LabelledImage],
     step: Step | None,
-) -> dict[str, Any]:
+) -> AgreementSection:
     if "agreement" not in selection.sections:
-        return {"status": "skipped", "reason": "not chosen with --only"}
+        return AgreementSection("skipped", reason="not chosen with --only")
     if not images:
-        return {"status": "skipped", "reason": "no labelled folder (--data)"}
+        return AgreementSection("skipped", reason="no labelled folder (--data)")
     from hemiface.benchmarks.agreement import run_agreement
 
     # The Keras sources are the reference for agreement whatever --only says of engines.
@@ -370,8 +352,8 @@ def _agreement_section(
             custom_objects=config.custom_objects,
         )
     except HemifaceError as exc:
-        return {"status": "failed", "reason": str(exc)}
-    return {"status": "ok", "data_dir": str(config.data_dir), **figures}
+        return AgreementSection("failed", reason=str(exc))
+    return AgreementSection.from_json({"status": "ok", "data_dir": str(config.data_dir), **figures})
 
 
 def _pipeline_section(
@@ -380,12 +362,12 @@ def _pipeline_section(
     step: Step | None,
     work: Path,
     fallback_image: Path | None,
-) -> dict:
+) -> PipelineSection:
     if "pipeline" not in selection.sections:
-        return {"status": "skipped", "reason": "not chosen with --only", "rows": []}
+        return PipelineSection("skipped", reason="not chosen with --only")
     from hemiface.benchmarks.pipeline_fps import run_pipeline_section
 
-    return run_pipeline_section(
+    section = run_pipeline_section(
         config.tflite_dir,
         selection.models,
         selection.formats,
@@ -397,71 +379,7 @@ def _pipeline_section(
         config.timing.timeout_s,
         config.quick,
     )
-
-
-def headline(results: dict[str, Any]) -> list[str]:
-    """The ratios the report leads with: measured in this run, medians."""
-    lines: list[str] = []
-    latency = results.get("latency", {})
-    titles = {m["name"]: m["title"] for m in results.get("models", [])}
-    threads = results["settings"]["threads"]
-    for t in threads:
-        for name, title in titles.items():
-            parts = []
-            for item in latency.get("speedup_over_predict", []):
-                if item["model"] == name and item["threads"] == t:
-                    parts.append(f"{item['engine_label']} {item['speedup']:.1f}x")
-            fmt_parts = []
-            for item in latency.get("speedup_over_float32", []):
-                if item["model"] == name and item["threads"] == t:
-                    fmt_parts.append(f"{item['format']} {item['speedup']:.2f}x")
-            if parts:
-                lines.append(
-                    f"{title}, {t} thread{'s' if t > 1 else ''}: speed-up over model.predict: "
-                    + ", ".join(parts)
-                )
-            if fmt_parts:
-                lines.append(
-                    f"{title}, {t} thread{'s' if t > 1 else ''}: speed-up over TFLite float32: "
-                    + ", ".join(fmt_parts)
-                )
-    lines += _startup_lines(latency.get("rows", []), titles)
-    lines += set_headline(results)
-    agreement = results.get("agreement", {})
-    for item in agreement.get("vs_source", []):
-        lines.append(
-            f"{titles.get(item['model'], item['model'])} {item['format']} vs Keras: "
-            f"{item['label_agreement']:.1%} label agreement, {item['flips']} flips, "
-            f"max |Δp| {item['max_abs_dp']:.4f}"
-        )
-    return lines
-
-
-def _startup_lines(rows: list[dict[str, Any]], titles: dict[str, str]) -> list[str]:
-    """Cold start and peak memory of the runtime's float32 path against model.predict."""
-    lines = []
-    ok = {
-        (r["model"], r["engine_label"], r["threads"]): r
-        for r in rows
-        if r["status"] == "ok" and r["cold_start_s"]
-    }
-    for name, title in titles.items():
-        threads = sorted({t for (m, _, t) in ok if m == name})
-        if not threads:
-            continue
-        t = threads[-1]
-        notebook = ok.get((name, "keras_predict", t))
-        for fmt in ("float32", "int8"):
-            runtime = ok.get((name, f"tflite:{fmt}", t))
-            if notebook and runtime:
-                lines.append(
-                    f"{title}: cold start (new process to first prediction) "
-                    f"{runtime['cold_start_s']:.2f} s with the TFLite {fmt} runtime vs "
-                    f"{notebook['cold_start_s']:.2f} s with model.predict "
-                    f"({notebook['cold_start_s'] / runtime['cold_start_s']:.1f}x); peak RSS "
-                    f"{runtime['peak_rss_mb']:.0f} MB vs {notebook['peak_rss_mb']:.0f} MB"
-                )
-    return lines
+    return PipelineSection.from_json(section)
 
 
 def command_line(argv: list[str]) -> str:

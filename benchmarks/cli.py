@@ -175,10 +175,10 @@ def bench(
 
         results = run_bench(config, step, lambda total: progress.update(task, total=total))
         progress.advance(task)
-    written = write_outputs(results, out, plots)
-    for line in results["headline"]:
+    written = write_outputs(results.to_json(), out, plots)
+    for line in results.headline:
         console.print(f"  {line}", highlight=False, markup=False)
-    failed = count_failures(results)
+    failed = count_failures(results.to_json())
     console.print(f"wrote {', '.join(str(p) for p in written)}", highlight=False, markup=False)
     if failed:
         console.print(f"[bold red]{failed} row(s) failed[/]; see report.md")

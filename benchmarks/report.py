@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from hemiface.benchmarks.report_set import delegation_table, pipeline_tables, set_tables
+from hemiface.benchmarks.sections import AgreementSection, BenchResults, LatencySection
 
 NOISE_NOTE = (
     "Absolute times vary from run to run on a shared machine; the ratios below were "
@@ -47,15 +48,17 @@ def _short(text: str | None, limit: int = 90) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def render_report(results: dict[str, Any]) -> str:
-    machine = results["machine"]
-    settings = results["settings"]
-    titles = {m["name"]: m["title"] for m in results["models"]}
+def render_report(data: dict[str, Any]) -> str:
+    """report.md from results.json's content (as written: NaN already null)."""
+    results = BenchResults.from_json(data)
+    machine = results.machine
+    settings = results.settings
+    titles = results.titles()
     out = [
         "# hemiface benchmark",
         "",
-        f"Command: `{results['command']}`  ",
-        f"Run: {results['created_utc']}, {results.get('duration_s', 0):.0f} s.  ",
+        f"Command: `{results.command}`  ",
+        f"Run: {results.created_utc}, {results.duration_s:.0f} s.  ",
         f"Machine: {machine.get('cpu_model')}, {machine.get('logical_cpus')} logical CPUs "
         f"({machine.get('physical_cores')} cores), CPU flags "
         f"{', '.join(machine.get('cpu_flags') or []) or 'unknown'}, load average at start "
@@ -63,25 +66,23 @@ def render_report(results: dict[str, Any]) -> str:
         f"TensorFlow {machine.get('tensorflow')}, Keras {machine.get('keras')}, "
         f"interpreters {machine.get('interpreter_backends')}, numpy {machine.get('numpy')}, "
         f"OpenCV {machine.get('opencv')}.  ",
-        f"Settings: threads {settings['threads']}, warm-up {settings['warmup']}, "
-        f"N >= {settings['n']} and >= {settings['min_time_s']} s per row"
-        f"{' (quick run)' if settings.get('quick') else ''}; images for agreement: "
-        f"{settings.get('n_images')}.",
+        f"Settings: threads {settings.threads}, warm-up {settings.warmup}, "
+        f"N >= {settings.n} and >= {settings.min_time_s} s per row"
+        f"{' (quick run)' if settings.quick else ''}; images for agreement: "
+        f"{settings.n_images}.",
         "",
         "## Headline: ratios within this run",
         "",
         NOISE_NOTE,
         "",
     ]
-    out += [f"- {line}" for line in results["headline"]] or ["- (no ratios: see failures)"]
+    out += [f"- {line}" for line in results.headline] or ["- (no ratios: see failures)"]
     out.append("")
-    out += _latency_tables(results["latency"], titles)
-    out += set_tables(results.get("set", {"status": "skipped", "reason": "not measured"}))
-    out += delegation_table(
-        results.get("delegation", {"status": "skipped", "reason": "not measured"})
-    )
-    out += pipeline_tables(results["pipeline"])
-    out += _agreement_tables(results["agreement"], titles)
+    out += _latency_tables(results.latency, titles)
+    out += set_tables(results.set)
+    out += delegation_table(results.delegation)
+    out += pipeline_tables(results.pipeline)
+    out += _agreement_tables(results.agreement, titles)
     out += _failures(results)
     out += [
         "## Plots",
@@ -96,31 +97,31 @@ def render_report(results: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def _latency_tables(section: dict[str, Any], titles: dict[str, str]) -> list[str]:
+def _latency_tables(section: LatencySection, titles: dict[str, str]) -> list[str]:
     out = ["## Latency (single image, ms)", ""]
-    if section.get("status") != "ok":
-        return out + [f"Skipped: {section.get('reason', '')}", ""]
-    rows = section["rows"]
+    if section.status != "ok":
+        return out + [f"Skipped: {section.reason or ''}", ""]
+    rows = section.rows
     table = []
     for r in rows:
-        ok = r["status"] == "ok"
+        ok = r.status == "ok"
         table.append(
             [
-                r["title"],
-                r["engine_label"],
-                str(r["threads"]),
-                _ms(r["median_ms"]) if ok else f"**failed**: {_short(r['error'])}",
-                _ms(r["p90_ms"]),
-                _ms(r["p99_ms"]),
-                _ms(r["mean_ms"]),
-                _ms(r["std_ms"]),
-                _fmt(r["n"]),
-                _fmt(r["init_s"], 3),
-                _fmt(r["first_inference_s"], 3),
-                _mb(r["file_size_bytes"]),
-                _fmt(r["macs"] / 1e6 if r["macs"] else None, 1),
-                _fmt(r["gmacs_per_s"], 1),
-                _fmt(r["fraction_of_machine"] * 100 if r.get("fraction_of_machine") else None, 0),
+                r.title,
+                r.engine_label,
+                str(r.threads),
+                _ms(r.median_ms) if ok else f"**failed**: {_short(r.error)}",
+                _ms(r.p90_ms),
+                _ms(r.p99_ms),
+                _ms(r.mean_ms),
+                _ms(r.std_ms),
+                _fmt(r.n),
+                _fmt(r.init_s, 3),
+                _fmt(r.first_inference_s, 3),
+                _mb(r.file_size_bytes),
+                _fmt(r.macs / 1e6 if r.macs else None, 1),
+                _fmt(r.gmacs_per_s, 1),
+                _fmt(r.fraction_of_machine * 100 if r.fraction_of_machine else None, 0),
             ]
         )
     out += _table(
@@ -143,15 +144,13 @@ def _latency_tables(section: dict[str, Any], titles: dict[str, str]) -> list[str
         ],
         table,
     )
-    for reason in section.get("skipped", []):
+    for reason in section.skipped or []:
         out += [f"Skipped: {reason}.", ""]
-    machine = section.get("machine_reference", [])
+    machine = section.machine_reference or []
     if machine:
         out.append(
             "Machine yardstick (numpy float32 matrix multiply, best run): "
-            + ", ".join(
-                f"{m['threads']} thread(s) {_fmt(m['gmacs_per_s'], 1)} GMAC/s" for m in machine
-            )
+            + ", ".join(f"{m.threads} thread(s) {_fmt(m.gmacs_per_s, 1)} GMAC/s" for m in machine)
             + ". '% of matmul' is a row's achieved GMAC/s against it (int8 rows can exceed "
             "it: integer arithmetic is not float32).",
         )
@@ -160,26 +159,16 @@ def _latency_tables(section: dict[str, Any], titles: dict[str, str]) -> list[str
     out += _table(
         ["model", "threads", "engine", "speed-up"],
         [
-            [
-                titles.get(s["model"], s["model"]),
-                str(s["threads"]),
-                s["engine_label"],
-                f"{s['speedup']:.1f}x",
-            ]
-            for s in section.get("speedup_over_predict", [])
+            [titles.get(s.model, s.model), str(s.threads), s.engine_label, f"{s.speedup:.1f}x"]
+            for s in section.speedup_over_predict or []
         ],
     )
     out += ["### Speed-up of each TFLite format over float32", ""]
     out += _table(
         ["model", "threads", "format", "speed-up"],
         [
-            [
-                titles.get(s["model"], s["model"]),
-                str(s["threads"]),
-                s["format"],
-                f"{s['speedup']:.2f}x",
-            ]
-            for s in section.get("speedup_over_float32", [])
+            [titles.get(s.model, s.model), str(s.threads), s.format, f"{s.speedup:.2f}x"]
+            for s in section.speedup_over_float32 or []
         ],
     )
     out += [
@@ -203,30 +192,30 @@ def _latency_tables(section: dict[str, Any], titles: dict[str, str]) -> list[str
         ],
         [
             [
-                r["title"],
-                r["engine_label"],
-                str(r["threads"]),
-                _fmt(r["peak_rss_mb"], 0),
-                _fmt(r.get("rss_ready_mb"), 0),
-                _fmt(r["cold_start_s"], 2),
-                _fmt(r.get("import_s"), 2),
-                _fmt(r["init_s"], 3),
-                _fmt(r["first_inference_s"], 3),
+                r.title,
+                r.engine_label,
+                str(r.threads),
+                _fmt(r.peak_rss_mb, 0),
+                _fmt(r.rss_ready_mb, 0),
+                _fmt(r.cold_start_s, 2),
+                _fmt(r.import_s, 2),
+                _fmt(r.init_s, 3),
+                _fmt(r.first_inference_s, 3),
             ]
             for r in rows
-            if r["status"] == "ok"
+            if r.status == "ok"
         ],
     )
     return out
 
 
-def _agreement_tables(section: dict[str, Any], titles: dict[str, str]) -> list[str]:
+def _agreement_tables(section: AgreementSection, titles: dict[str, str]) -> list[str]:
     out = ["## Agreement", ""]
-    if section.get("status") != "ok":
-        return out + [f"Skipped: {section.get('reason', '')}", ""]
+    if section.status != "ok":
+        return out + [f"Skipped: {section.reason or ''}", ""]
     out += [
-        f"{section['n_images']} labelled images ({section['n_positive']} positive) from "
-        f"`{section.get('data_dir')}`; threshold {section['threshold']}.",
+        f"{section.n_images} labelled images ({section.n_positive} positive) from "
+        f"`{section.data_dir}`; threshold {section.threshold}.",
         "",
         "### Each TFLite artifact against its Keras source",
         "",
@@ -243,15 +232,15 @@ def _agreement_tables(section: dict[str, Any], titles: dict[str, str]) -> list[s
         ],
         [
             [
-                titles.get(v["model"], v["model"]),
-                v["format"],
-                f"{v['label_agreement']:.1%}",
-                str(v["flips"]),
-                f"{v['mean_abs_dp']:.5f}",
-                f"{v['p99_abs_dp']:.5f}",
-                f"{v['max_abs_dp']:.5f}",
+                titles.get(v.model, v.model),
+                v.format,
+                f"{v.label_agreement:.1%}",
+                str(v.flips),
+                f"{v.mean_abs_dp:.5f}",
+                f"{v.p99_abs_dp:.5f}",
+                f"{v.max_abs_dp:.5f}",
             ]
-            for v in section["vs_source"]
+            for v in section.vs_source or []
         ],
     )
     out += [
@@ -265,19 +254,19 @@ def _agreement_tables(section: dict[str, Any], titles: dict[str, str]) -> list[s
         ["model", "variant", "accuracy", "ROC AUC", "ECE", "flip consistency", "mean p"],
         [
             [
-                titles.get(q["model"], q["model"]),
-                q["variant"],
-                f"{q['accuracy']:.1%}",
-                _fmt(q["roc_auc"], 3),
-                f"{q['ece']:.3f}",
-                f"{q['flip_consistency']:.3f}",
-                _fmt(q.get("mean_p"), 3),
+                titles.get(q.model, q.model),
+                q.variant,
+                f"{q.accuracy:.1%}",
+                _fmt(q.roc_auc, 3),
+                f"{q.ece:.3f}",
+                f"{q.flip_consistency:.3f}",
+                _fmt(q.mean_p, 3),
             ]
-            for q in section["quality"]
+            for q in section.quality or []
         ],
     )
     out += ["### Model against model: label agreement / Cohen's kappa", ""]
-    for block in section["between_models"]:
+    for block in section.between_models or []:
         names = block["ensemble"]["models"]
         cell = {}
         for pair in block["pairs"]:
@@ -303,19 +292,15 @@ def _agreement_tables(section: dict[str, Any], titles: dict[str, str]) -> list[s
     return out
 
 
-def _failures(results: dict[str, Any]) -> list[str]:
+def _failures(results: BenchResults) -> list[str]:
     items = [
-        f"latency {r['title']} {r['engine_label']} t{r['threads']}: {r['error']}"
-        for r in results["latency"].get("rows", [])
-        if r["status"] == "failed"
+        f"latency {r.title} {r.engine_label} t{r.threads}: {r.error}"
+        for r in results.latency.rows
+        if r.status == "failed"
     ]
+    items += [f"agreement {f['item']}: {f['error']}" for f in results.agreement.failures or []]
     items += [
-        f"agreement {f['item']}: {f['error']}" for f in results["agreement"].get("failures", [])
-    ]
-    items += [
-        f"pipeline {r['format']}: {r.get('error')}"
-        for r in results["pipeline"].get("rows", [])
-        if r.get("status") == "failed"
+        f"pipeline {r.format}: {r.error}" for r in results.pipeline.rows if r.status == "failed"
     ]
     if not items:
         return []

@@ -1,5 +1,8 @@
 """The schema of results.json (JSON Schema draft 2020-12 subset) and a small validator.
 
+The rows it describes are the records of rows.py (a test keeps the two naming the same
+fields).
+
 The validator understands the keywords this schema uses (type, properties, required,
 items, enum, additionalProperties, minimum), so checking needs no extra package; the
 schema itself is standard and a full validator (e.g. `jsonschema`) accepts it too.
@@ -68,6 +71,9 @@ LATENCY_ROW = {
         "gmacs_per_s": _NUM,
         "fraction_of_machine": _NUM,
         "p": _NUM,
+        "backend": _STR,
+        "delegate_partitions": _INT,
+        "undelegated_ops": {"type": ["array", "null"], "items": {"type": "string"}},
         "samples_ms": {"type": "array", "items": {"type": "number"}},
     },
 }

@@ -1,11 +1,21 @@
-"""The demo's walk-through, OUT/index.md and OUT/index.html, from the stage results."""
+"""The demo's walk-through, OUT/index.md and OUT/index.html, from the stages' typed records."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from hemiface.core.domain import NOTICE
+from hemiface.demo.results import (
+    BenchOutput,
+    ConvertOutput,
+    ExplainOutput,
+    RuntimeOutput,
+    TrainOutput,
+)
+from hemiface.demo.runner import StageResult
 from hemiface.report import (
     Bullets,
     Document,
@@ -17,13 +27,9 @@ from hemiface.report import (
     write_document,
 )
 
-if TYPE_CHECKING:
-    from hemiface.demo import StageResult
-
-NOTICE = (
-    "hemiface is a research and teaching tool, not a medical device. Everything here runs "
-    "on synthetic faces and models trained on them; nothing says anything about a real "
-    "person."
+SYNTHETIC_NOTE = (
+    "Everything here runs on synthetic faces and models trained on them; nothing says "
+    "anything about a real person."
 )
 CONVENTION = (
     "Labels name the patient's affected side. In an unmirrored image the patient's left is "
@@ -63,14 +69,14 @@ def _train(doc: Document, out: Path, result: StageResult) -> None:
     if result.status != "ok":
         doc.add(Paragraph(f"The models are not available: {result.detail}"))
         return
-    outputs = result.outputs
-    backbone = outputs.get("backbone", {})
+    outputs = result.output(TrainOutput)
+    backbone = outputs.backbone
     doc.add(
         Paragraph(
-            f"Where they came from: {outputs.get('origin')}. Recipe '{outputs.get('recipe')}', "
-            f"rebuilt by `{outputs.get('command')}`. The two MobileNetV2 models share one "
-            f"backbone, pretrained from scratch on {backbone.get('images_seen')} synthetic "
-            f"faces ({backbone.get('steps')} steps, {_fmt(backbone.get('train_time_s'), 0)} s) "
+            f"Where they came from: {outputs.origin}. Recipe '{outputs.recipe}', "
+            f"rebuilt by `{outputs.command}`. The two MobileNetV2 models share one "
+            f"backbone, pretrained from scratch on {backbone.images_seen} synthetic "
+            f"faces ({backbone.steps} steps, {_fmt(backbone.train_time_s, 0)} s) "
             "as a stand-in for ImageNet weights: Base keeps it frozen under a new head, "
             "Fine-tuned also trains its upper block, so the layers below the cut are "
             "bit-identical in the two files. None of the demo's faces (seed 0) was used in "
@@ -79,21 +85,16 @@ def _train(doc: Document, out: Path, result: StageResult) -> None:
         Table(
             ["model", "accuracy", "ROC AUC", "flip consistency"],
             [
-                [
-                    name,
-                    _fmt(m.get("accuracy")),
-                    _fmt(m.get("roc_auc")),
-                    _fmt(m.get("flip_consistency")),
-                ]
-                for name, m in outputs.get("heldout", {}).items()
+                [name, _fmt(m.accuracy), _fmt(m.roc_auc), _fmt(m.flip_consistency)]
+                for name, m in outputs.heldout.items()
             ],
         ),
         Paragraph(
-            f"Held-out test set: {outputs.get('heldout_images')} faces drawn with seed "
-            f"{outputs.get('heldout_seed')}, which no training step used."
+            f"Held-out test set: {outputs.heldout_images} faces drawn with seed "
+            f"{outputs.heldout_seed}, which no training step used."
         ),
     )
-    folder = Path(outputs.get("folder", out / "models"))
+    folder = Path(outputs.folder)
     doc.add(
         FileList(
             [
@@ -111,18 +112,18 @@ def _convert(doc: Document, out: Path, result: StageResult) -> None:
         return
     rows = [
         [
-            r["model"],
-            r["format"],
-            _fmt(r["size_mb"], 2),
-            _fmt(r.get("size_ratio"), 2),
-            _fmt(r["agreement"]),
-            _fmt(r["max_abs_dp"], 4),
-            _fmt(r.get("accuracy")),
-            _fmt(r.get("latency_ms"), 2),
-            r.get("min_runtime", ""),
-            r["status"],
+            r.model,
+            r.format,
+            _fmt(r.size_mb, 2),
+            _fmt(r.size_ratio, 2),
+            _fmt(r.agreement),
+            _fmt(r.max_abs_dp, 4),
+            _fmt(r.accuracy),
+            _fmt(r.latency_ms, 2),
+            r.min_runtime,
+            r.status,
         ]
-        for r in result.outputs.get("rows", [])
+        for r in result.output(ConvertOutput).rows
     ]
     header = ["model", "format", "MB", "x source", "label agreement", "max abs dp", "accuracy"]
     header += ["ms (1 invoke)", "needs runtime", "status"]
@@ -137,30 +138,26 @@ def _runtime(doc: Document, out: Path, result: StageResult) -> None:
     if result.status != "ok":
         doc.add(Paragraph(f"Runtime: {result.status} {result.detail}"))
         return
-    o = result.outputs
+    o = result.output(RuntimeOutput)
     doc.add(
         Paragraph(
-            f"Format used: {o.get('format')} ({o.get('format_reason')}). Test images: "
-            f"{o.get('images')}, ensemble accuracy {_fmt(o.get('image_accuracy'))}. "
+            f"Format used: {o.format} ({o.format_reason}). Test images: "
+            f"{o.images}, ensemble accuracy {_fmt(o.image_accuracy)}. "
             f"Video (a stand-in for a camera, one synthetic person with droop on one side, "
-            f"then mirrored): {o.get('frames')} frames, {o.get('frames_with_prediction')} "
-            f"with a face and a prediction, {_fmt(o.get('fps'), 1)} FPS, ensemble frame "
-            f"accuracy {_fmt(o.get('video_accuracy'))}; by model: "
-            + ", ".join(
-                f"{k} {_fmt(v)}" for k, v in (o.get("video_accuracy_by_model") or {}).items()
-            )
+            f"then mirrored): {o.frames} frames, {o.frames_with_prediction} "
+            f"with a face and a prediction, {_fmt(o.fps, 1)} FPS, ensemble frame "
+            f"accuracy {_fmt(o.video_accuracy)}; by model: "
+            + ", ".join(f"{k} {_fmt(v)}" for k, v in o.video_accuracy_by_model.items())
             + "."
         )
     )
-    bands = o.get("face_detection_by_skin_tone") or []
+    bands = o.face_detection_by_skin_tone
     if bands:
-        # Earlier runs recorded the Haar cascade alone, as "detected".
-        found = [b.get("found") or {"haar": b.get("detected", 0)} for b in bands]
-        names = list(found[0])
+        names = list(bands[0].found)
         doc.add(
             Paragraph(
                 f"The live runtime crops the face before the models see it (here with "
-                f"{o.get('face_detector', 'haar')}); a missed face gets no prediction. Measured "
+                f"{o.face_detector}); a missed face gets no prediction. Measured "
                 "on synthetic faces at webcam scale, by skin-luminance quartile, OpenCV's Haar "
                 "cascade misses darker skin far more often; BlazeFace, which the model set "
                 "carries, is the default where the set has it. Do not read a missing "
@@ -170,22 +167,22 @@ def _runtime(doc: Document, out: Path, result: StageResult) -> None:
                 ["skin luminance (0-255)", "faces", *(f"found by {n}" for n in names)],
                 [
                     [
-                        f"{b['luminance_low']:.0f}-{b['luminance_high']:.0f}",
-                        str(b["faces"]),
-                        *(f"{hits[n]} ({hits[n] / b['faces']:.0%})" for n in names),
+                        f"{b.luminance_low:.0f}-{b.luminance_high:.0f}",
+                        str(b.faces),
+                        *(f"{b.found[n]} ({b.found[n] / b.faces:.0%})" for n in names),
                     ]
-                    for b, hits in zip(bands, found, strict=True)
+                    for b in bands
                 ],
             ),
         )
-    for path in o.get("figures", [])[:2]:
+    for path in o.figures[:2]:
         doc.add(Figure(Path(path), "Notebook-style comparison of the three models (runtime)"))
     doc.add(
         FileList(
             [
                 ("per-image predictions (JSON lines)", out / "runtime" / "predictions.jsonl"),
-                ("video stand-in", Path(o.get("video", ""))),
-                ("annotated recording", Path(o.get("recording", ""))),
+                ("video stand-in", Path(o.video)),
+                ("annotated recording", Path(o.recording)),
                 ("per-frame results (JSON lines)", out / "runtime" / "stream.jsonl"),
             ]
         )
@@ -197,21 +194,21 @@ def _explain(doc: Document, out: Path, result: StageResult) -> None:
     if result.status != "ok":
         doc.add(Paragraph(f"Explain: {result.status} {result.detail}"))
         return
-    for truth, item in result.outputs.items():
-        if item.get("figure"):
-            doc.add(Figure(Path(item["figure"]), f"A test image whose true label is {truth}"))
+    for truth, item in result.output(ExplainOutput).images.items():
+        if item.figure:
+            doc.add(Figure(Path(item.figure), f"A test image whose true label is {truth}"))
         rows = [
             [
-                m["model"],
-                _fmt(m["p_right"]),
-                m["predicted"],
-                m["explained"],
-                _fmt(m["completeness_error"], 4),
-                str(m.get("steps", "")),
-                _fmt(m["laterality"]),
-                _fmt(m["mask_ratio"], 2),
+                m.model,
+                _fmt(m.p_right),
+                m.predicted,
+                m.explained,
+                _fmt(m.completeness_error, 4),
+                str(m.steps),
+                _fmt(m.laterality),
+                _fmt(m.mask_ratio, 2),
             ]
-            for m in item.get("models", [])
+            for m in item.models
         ]
         doc.add(
             Table(
@@ -228,8 +225,8 @@ def _explain(doc: Document, out: Path, result: StageResult) -> None:
                 rows,
             )
         )
-        if item.get("json"):
-            doc.add(FileList([("all figures of trust", Path(item["json"]))]))
+        if item.json:
+            doc.add(FileList([("all figures of trust", Path(item.json))]))
 
 
 def _bench(doc: Document, out: Path, result: StageResult) -> None:
@@ -237,39 +234,41 @@ def _bench(doc: Document, out: Path, result: StageResult) -> None:
     if result.status != "ok":
         doc.add(Paragraph(f"Bench: {result.status} {result.detail}"))
         return
-    folder = out / "bench"
+    bench = result.output(BenchOutput)
+    folder = Path(bench.report).parent
     results_json = folder / "results.json"
     if results_json.is_file():
-        from hemiface.benchmarks.bench import headline
+        from hemiface.benchmarks.sections import BenchResults
 
+        run = BenchResults.from_json(json.loads(results_json.read_text()))
         doc.add(
             Paragraph(
                 "Ratios measured in this one run (medians; the machine may be shared and "
                 "noisy, so compare ratios, not absolute times):"
             ),
-            Bullets(headline(json.loads(results_json.read_text()))),
+            Bullets(run.headline),
         )
     for png in sorted(folder.glob("*.png")):
         doc.add(Figure(png, png.stem.replace("_", " ")))
-    doc.add(FileList([("full report", folder / "report.md"), ("every figure", results_json)]))
+    doc.add(FileList([("full report", Path(bench.report)), ("every figure", results_json)]))
+
+
+Section = Callable[[Document, Path, StageResult], None]
+SECTIONS: tuple[tuple[str, Section], ...] = (
+    ("train", _train),
+    ("convert", _convert),
+    ("runtime", _runtime),
+    ("explain", _explain),
+    ("bench", _bench),
+)
 
 
 def write_index(out: Path, results: dict[str, StageResult], quick: bool) -> tuple[Path, Path]:
     title = "hemiface demo" + (" (quick)" if quick else "")
     doc = Document(title)
-    doc.add(Paragraph(NOTICE), Paragraph(CONVENTION))
+    doc.add(Paragraph(f"{NOTICE} {SYNTHETIC_NOTE}"), Paragraph(CONVENTION))
     _stages(doc, results)
-    sections = (
-        ("train", _train),
-        ("convert", _convert),
-        ("runtime", _runtime),
-        ("explain", _explain),
-        ("bench", _bench),
-    )
-    for name, render in sections:
+    for name, render in SECTIONS:
         if name in results:
-            try:
-                render(doc, out, results[name])
-            except Exception as exc:  # noqa: BLE001 - a broken section must not lose the page
-                doc.add(Paragraph(f"(could not render the {name} section: {exc})"))
+            render(doc, out, results[name])
     return write_document(doc, out)
