@@ -352,7 +352,7 @@ def _load_manifest(folder_or_file: Path, check_files: bool) -> Manifest:
     if version < 1:
         raise ManifestError(f"{path}: unknown manifest schema version {version}")
     try:
-        manifest = _from_json(Manifest, data, "")
+        manifest: Manifest = _from_json(Manifest, data, "")
     except _SchemaError as exc:
         raise ManifestError(f"{path}: {exc}{_which_model(str(exc), data)}") from None
     _check_semantics(manifest, path)
@@ -567,7 +567,7 @@ def _from_json(cls: Any, value: Any, where: str) -> Any:
             raise _SchemaError(f"{where} must be an object, found {_kind(value)}")
         _, item = typing.get_args(cls)
         return {str(k): _from_json(item, v, _join(where, str(k))) for k, v in value.items()}
-    if dataclasses.is_dataclass(cls):
+    if isinstance(cls, type) and dataclasses.is_dataclass(cls):
         if not isinstance(value, dict):
             raise _SchemaError(f"{where} must be an object, found {_kind(value)}")
         hints = typing.get_type_hints(cls)
