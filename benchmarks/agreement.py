@@ -8,7 +8,6 @@ its accuracy, AUC, calibration and flip figures.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from itertools import combinations
 from pathlib import Path
@@ -18,6 +17,8 @@ import numpy as np
 
 from hemiface.benchmarks import metrics
 from hemiface.benchmarks.inputs import LabelledImage
+from hemiface.core import metrics as core
+from hemiface.core.errors import one_line
 from hemiface.runtime.classifier import TFLiteClassifier
 from hemiface.runtime.errors import HemifaceError
 from hemiface.runtime.images import read_image
@@ -51,13 +52,11 @@ def predict_keras(
     custom_objects: dict[str, Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(p, p on the mirrored images) of a Keras source (any file convert reads)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from hemiface.convert.keras_io import load_keras_model
+    from hemiface.kerasio import load_keras_model, predict_probabilities, quiet_tensorflow
 
+    quiet_tensorflow()
     model = load_keras_model(path, unsafe=unsafe, custom_objects=custom_objects).model
-    p = model.predict(batch, batch_size=32, verbose=0).reshape(-1)
-    p_flip = model.predict(batch[:, :, ::-1, :], batch_size=32, verbose=0).reshape(-1)
-    return p.astype(np.float64), p_flip.astype(np.float64)
+    return predict_probabilities(model, batch), predict_probabilities(model, batch[:, :, ::-1, :])
 
 
 def predict_tflite(
@@ -87,7 +86,7 @@ def run_agreement(
     p_flip: dict[tuple[str, str], np.ndarray] = {}
     objects = None
     if use_keras and custom_objects is not None:
-        from hemiface.convert.keras_files import load_custom_objects
+        from hemiface.kerasio import load_custom_objects
 
         objects = load_custom_objects(custom_objects)
     for name in models:
@@ -106,8 +105,7 @@ def run_agreement(
                         model_set, manifest, name, variant, batch
                     )
             except Exception as exc:  # noqa: BLE001 - one bad variant must not stop the rest
-                message = " ".join(str(exc).split())[:300]
-                failures.append({"item": f"{name} {variant}", "error": message})
+                failures.append({"item": f"{name} {variant}", "error": one_line(exc)})
     return summarize_agreement(p, p_flip, y, models, threshold, failures)
 
 
@@ -127,17 +125,17 @@ def summarize_agreement(
                 "model": name,
                 "variant": variant,
                 "n": int(probs.size),
-                "accuracy": metrics.accuracy(probs, y, threshold),
-                "roc_auc": metrics.roc_auc(probs, y),
-                "ece": metrics.expected_calibration_error(probs, y, threshold=threshold),
-                "flip_consistency": metrics.flip_consistency(probs, p_flip[name, variant]),
+                "accuracy": core.accuracy(y, probs, threshold),
+                "roc_auc": core.roc_auc(y, probs),
+                "ece": core.ece(y, probs, threshold=threshold),
+                "flip_consistency": core.flip_consistency(probs, p_flip[name, variant]),
                 "mean_p": float(probs.mean()),
             }
         )
         source = p.get((name, KERAS))
         if variant != KERAS and source is not None:
             figures = metrics.compare_probabilities(source, probs, threshold).to_dict()
-            abs_dp = np.abs(source - probs)
+            abs_dp = core.abs_dp(source, probs)
             vs_source.append(
                 {
                     "model": name,
@@ -152,22 +150,22 @@ def summarize_agreement(
         present = [name for name in models if (name, variant) in p]
         pairs = []
         for a, b in combinations(present, 2):
-            la = metrics.labels_of(p[a, variant], threshold)
-            lb = metrics.labels_of(p[b, variant], threshold)
+            la = core.predicted_labels(p[a, variant], threshold)
+            lb = core.predicted_labels(p[b, variant], threshold)
             pairs.append(
                 {
                     "a": a,
                     "b": b,
-                    "label_agreement": float((la == lb).mean()),
-                    "kappa": metrics.cohen_kappa(la, lb),
+                    "label_agreement": core.agreement(p[a, variant], p[b, variant], threshold),
+                    "kappa": core.cohen_kappa(la, lb),
                 }
             )
         ensemble: dict[str, Any] = {"models": present}
         if len(present) >= 2:
             vectors = [p[name, variant] for name in present]
             mean_p = metrics.ensemble_probability(vectors)
-            ensemble["mean_p_accuracy"] = metrics.accuracy(mean_p, y, threshold)
-            ensemble["mean_p_roc_auc"] = metrics.roc_auc(mean_p, y)
+            ensemble["mean_p_accuracy"] = core.accuracy(y, mean_p, threshold)
+            ensemble["mean_p_roc_auc"] = core.roc_auc(y, mean_p)
             ensemble["majority_accuracy"] = float(
                 (metrics.majority_vote(vectors, threshold) == y).mean()
             )

@@ -100,7 +100,7 @@ def bench(
         from hemiface.runtime.errors import require_matplotlib
 
         require_matplotlib("bench")
-    from hemiface.convert.keras_io import quiet_tensorflow
+    from hemiface.kerasio import quiet_tensorflow
 
     quiet_tensorflow()
     config = BenchConfig(

@@ -12,11 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hemiface.core.errors import one_line
+from hemiface.core.quiet import quiet_fds
 from hemiface.runtime.backends import resolve_backend
 from hemiface.runtime.delegation import delegation_report
 from hemiface.runtime.errors import HemifaceError
 from hemiface.runtime.manifest import Manifest, read_verified_model
-from hemiface.runtime.modelset import quiet_native_stderr
 
 
 def delegation_section(
@@ -37,11 +38,11 @@ def delegation_section(
         row: dict[str, Any] = {"artifact": name, "format": fmt, "file": file}
         try:
             content = read_verified_model(folder, entry)
-            with quiet_native_stderr():
+            with quiet_fds(2):
                 interpreter = chosen.make_interpreter(content, 1)
             report = delegation_report(interpreter)
         except (HemifaceError, OSError, ValueError, RuntimeError) as exc:
-            row.update(status="failed", error=" ".join(str(exc).split())[:300])
+            row.update(status="failed", error=one_line(exc))
             rows.append(row)
             continue
         row.update(

@@ -38,6 +38,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from hemiface.core.domain import LABELS
 from hemiface.runtime.face import Detector, FaceDetector
 from hemiface.synth.faces import render_face
 
@@ -77,10 +78,10 @@ def skin_luminance(rgb: tuple[int, int, int]) -> float:
 
 def available_detectors(model_set: Path | None = None) -> dict[str, Detector]:
     """The Haar cascade, and BlazeFace from the model set or the installed package data."""
+    from hemiface.core.quiet import quiet_fds
     from hemiface.runtime.backends import resolve_backend
     from hemiface.runtime.blazeface import KIND, BlazeFaceDetector
     from hemiface.runtime.manifest import load_manifest, read_verified_model
-    from hemiface.runtime.modelset import quiet_native_stderr
 
     detectors: dict[str, Detector] = {"haar": FaceDetector()}
     content: bytes | None = None
@@ -94,7 +95,7 @@ def available_detectors(model_set: Path | None = None) -> dict[str, Detector]:
         found = packaged_detector()
         content = found[0].read_bytes() if found else None
     if content is not None:
-        with quiet_native_stderr():
+        with quiet_fds(2):
             interpreter = resolve_backend().make_interpreter(content, TIMING_THREADS)
         detectors["blazeface"] = BlazeFaceDetector(interpreter)
     return detectors
@@ -105,7 +106,7 @@ def face_frames(faces: int, seed: int) -> Iterator[tuple[np.ndarray, float]]:
     rng = np.random.default_rng(seed)
     width, height = FRAME
     for index in range(faces):
-        face = render_face(rng, ("Left", "Right")[index % 2], float(rng.uniform(0.1, 1.0)))
+        face = render_face(rng, LABELS[index % 2], float(rng.uniform(0.1, 1.0)))
         frame = np.full((height, width, 3), 120, np.uint8)
         x, y = (width - FACE_PIXELS) // 2, (height - FACE_PIXELS) // 2
         frame[y : y + FACE_PIXELS, x : x + FACE_PIXELS] = cv2.resize(

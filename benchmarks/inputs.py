@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from hemiface.core.folders import read_labelled_folder
 from hemiface.runtime.errors import HemifaceError
-from hemiface.runtime.images import list_images
 from hemiface.runtime.manifest import Manifest, load_manifest
 
 KERAS_SUFFIXES = (".keras", ".h5")
@@ -69,35 +69,21 @@ def labelled_images(
     if not root.is_dir():
         raise HemifaceError(f"{root}: no such data folder")
     for split in SPLIT_NAMES:
-        if _label_folders(root / split, labels):
+        if (root / split).is_dir() and read_labelled_folder(root / split, labels):
             root = root / split
             break
-    folders = _label_folders(root, labels)
-    if not folders:
-        raise HemifaceError(
-            f"{root}: no labelled images (expected folders named {' and '.join(labels)})"
-        )
     per_label: dict[str, list[LabelledImage]] = {}
-    for label, folder in folders:
-        y = 1 if label == positive_label else 0
-        items = [LabelledImage(path, label, y) for path in list_images(folder)]
-        per_label.setdefault(label, []).extend(items)
+    for item in read_labelled_folder(root, labels):
+        y = 1 if item.label == positive_label else 0
+        per_label.setdefault(str(item.label), []).append(
+            LabelledImage(item.path, str(item.label), y)
+        )
+    if not per_label:
+        raise HemifaceError(
+            f"{root}: no labelled images (expected image files in folders named "
+            f"{' and '.join(labels)})"
+        )
     if limit is not None:
         share = max(1, limit // max(1, len(per_label)))
         per_label = {label: items[:share] for label, items in per_label.items()}
-    images = [item for label in labels for item in per_label.get(label, [])]
-    if not images:
-        raise HemifaceError(f"{root}: the label folders hold no images")
-    return images
-
-
-def _label_folders(root: Path, labels: list[str]) -> list[tuple[str, Path]]:
-    if not root.is_dir():
-        return []
-    wanted = {label.lower(): label for label in labels}
-    found = []
-    for folder in sorted(p for p in root.rglob("*") if p.is_dir()):
-        label = wanted.get(folder.name.lower())
-        if label is not None:
-            found.append((label, folder))
-    return found
+    return [item for label in labels for item in per_label.get(label, [])]

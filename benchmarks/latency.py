@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hemiface.benchmarks.stats import ratio, summarize_ms
+from hemiface.kerasio import QUIET_TF_ENV
 from hemiface.runtime.manifest import Manifest
 
 KERAS_ENGINES = ("keras_predict", "keras_call")
@@ -115,7 +116,7 @@ def plan_rows(
 
 def run_worker(spec: dict[str, Any], timeout_s: float, env: dict[str, str] | None = None) -> dict:
     """Run one spec in a new process; the worker's JSON, or {"ok": False, "error": ...}."""
-    child_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    child_env = {**os.environ, **QUIET_TF_ENV, **(env or {})}
     spawned_at = time.time()
     try:
         done = subprocess.run(

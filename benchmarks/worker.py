@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from hemiface.core.errors import one_line
+
 MAX_SAMPLES = 100_000
 MATMUL_SIZE = 768
 
@@ -133,11 +135,13 @@ def run_tflite(spec: dict[str, Any]) -> dict[str, Any]:
 
 def run_keras(spec: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from hemiface.kerasio import quiet_tensorflow
+
+    quiet_tensorflow()
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
-    from hemiface.convert.keras_io import (
+    from hemiface.kerasio import (
         import_keras,
         import_tf_keras,
         keras_module_for,
@@ -200,8 +204,8 @@ def run_keras(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _saved_by_keras2(path: Path) -> bool:
-    from hemiface.convert.keras_files import read_facts
-    from hemiface.convert.keras_io import detect_format
+    from hemiface.kerasio import detect_format
+    from hemiface.kerasio.files import read_facts
 
     return read_facts(path, detect_format(path)).is_keras2
 
@@ -252,8 +256,7 @@ def main(argv: list[str]) -> int:
         spec = json.loads(argv[0])
         result = {"ok": True, **run_spec(spec)}
     except Exception as exc:  # noqa: BLE001 - a failed row is data, reported by the parent
-        message = " ".join(str(exc).split()) or type(exc).__name__
-        print(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {message[:500]}"}))
+        print(json.dumps({"ok": False, "error": f"{type(exc).__name__}: {one_line(exc)}"}))
         return 1
     print(json.dumps(result))
     return 0

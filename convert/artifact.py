@@ -10,19 +10,20 @@ from typing import Any
 
 from hemiface.convert import compat
 from hemiface.convert.calibration import ImageSet
-from hemiface.convert.keras_io import LoadedModel
-from hemiface.convert.summary import ConversionRow, title_for
+from hemiface.convert.summary import ConversionRow
 from hemiface.convert.tflite_convert import (
     STATIC_BATCH,
     convert_to_tflite,
     export_saved_model,
-    quiet_fds,
 )
 from hemiface.convert.verify import (
+    KERAS_BATCH,
     artifact_probabilities,
     compare_with_source,
-    keras_probabilities,
 )
+from hemiface.core.domain import model_title
+from hemiface.core.quiet import quiet_fds
+from hemiface.kerasio import LoadedModel, predict_probabilities
 from hemiface.runtime.backends import Backend
 from hemiface.runtime.delegation import delegation_report
 from hemiface.runtime.manifest import (
@@ -50,7 +51,7 @@ def converter_versions(model: Any = None) -> ConverterInfo:
     import tensorflow as tf
 
     from hemiface import __version__
-    from hemiface.convert.keras_io import keras_module_for
+    from hemiface.kerasio import keras_module_for
 
     keras = keras_module_for(model)
     return ConverterInfo(hemiface=__version__, tensorflow=tf.__version__, keras=keras.__version__)
@@ -96,7 +97,9 @@ class ModelWork:
 
     def source_probabilities(self) -> Any:
         if self._source_p is None and self.verify_set is not None:
-            self._source_p = keras_probabilities(self.model.model, self.verify_set.tensors)
+            self._source_p = predict_probabilities(
+                self.model.model, self.verify_set.tensors, KERAS_BATCH
+            )
         return self._source_p
 
     def work_key(self, fmt: str, int8_io: str, target: str | None) -> str:
@@ -150,7 +153,7 @@ class ModelWork:
         self.contents[fmt] = content
         entry = ModelEntry(
             name=name,
-            title=title_for(name),
+            title=model_title(name),
             format=fmt,
             file=file,
             sha256=sha,

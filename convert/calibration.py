@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from hemiface.core.folders import read_labelled_folder
 from hemiface.runtime.errors import HemifaceError, ImageError
-from hemiface.runtime.images import list_images, read_image
+from hemiface.runtime.images import read_image
 from hemiface.runtime.manifest import DEFAULT_LABELS, Preprocessing
 from hemiface.runtime.preprocess import to_tensor
 
@@ -56,14 +57,6 @@ class ImageSet:
         return digest.hexdigest()
 
 
-def label_of(path: Path, root: Path, labels: tuple[str, ...] | list[str]) -> int | None:
-    lowered = [label.lower() for label in labels]
-    for part in reversed(path.relative_to(root).parts[:-1]):
-        if part.lower() in lowered:
-            return lowered.index(part.lower())
-    return None
-
-
 def sample_evenly(
     paths: list[Path], labels: list[int | None], limit: int, seed: int = SAMPLING_SEED
 ) -> list[int]:
@@ -98,13 +91,15 @@ def load_image_set(
     if not folder.is_dir():
         raise DatasetError(f"{folder}: {purpose} folder does not exist or is not a folder")
     try:
-        # hemiface.synth writes segmentation masks beside the faces: never calibrate on them.
-        paths = [p for p in list_images(folder) if MASKS_FOLDER not in p.relative_to(folder).parts]
+        files = read_labelled_folder(folder, labels, keep_unlabelled=True)
     except OSError as exc:
         raise DatasetError(f"{folder}: cannot list the {purpose} folder ({exc})") from None
-    if not paths:
+    # hemiface.synth writes segmentation masks beside the faces: never calibrate on them.
+    files = [f for f in files if MASKS_FOLDER not in f.path.relative_to(folder).parts]
+    if not files:
         raise DatasetError(f"{folder}: no images in the {purpose} folder (.jpg, .png, ...)")
-    all_labels = [label_of(p, folder, labels) for p in paths]
+    paths = [f.path for f in files]
+    all_labels = [f.index for f in files]
     chosen = sample_evenly(paths, all_labels, limit, seed)
     tensors, kept, kept_labels, skipped = [], [], [], []
     for index in chosen:

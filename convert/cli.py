@@ -98,9 +98,9 @@ def convert(
     from rich.markup import escape
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from hemiface.convert.keras_io import quiet_tensorflow
     from hemiface.convert.pipeline import convert_models
     from hemiface.convert.render import summary_table
+    from hemiface.kerasio import quiet_tensorflow
 
     quiet_tensorflow()
     console = Console(stderr=True)

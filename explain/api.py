@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from hemiface.core.domain import NOTICE
 from hemiface.explain.annotations import find_annotation
 from hemiface.explain.baselines import check_baseline, make_baselines
 from hemiface.explain.figures import Panel, comparison_figure, overlay, shared_scale
@@ -32,7 +33,6 @@ from hemiface.runtime.images import read_image, write_image
 from hemiface.runtime.manifest import Preprocessing
 from hemiface.runtime.preprocess import resize_for_model, to_tensor
 
-NOTICE = "Research and teaching tool, not a medical device: never use it to diagnose."
 # progress(model title, path points just done, expected total for that model)
 ExplainProgress = Callable[[str, int, int], None]
 
@@ -334,14 +334,14 @@ def explain_image(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
 
-    from hemiface.convert.keras_io import import_keras
+    from hemiface.kerasio import import_keras
 
     import_started = time.perf_counter()
     import_keras()
     import_seconds = time.perf_counter() - import_started
     objects = None
     if custom_objects is not None:
-        from hemiface.convert.keras_files import load_custom_objects
+        from hemiface.kerasio import load_custom_objects
 
         objects = load_custom_objects(Path(custom_objects))
 

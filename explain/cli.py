@@ -111,7 +111,7 @@ def explain(
     """Integrated Gradients of each model on IMAGE: overlays, a comparison figure, explain.json."""
     require_tensorflow("explain")
     require_matplotlib("explain")
-    from hemiface.convert.keras_io import quiet_tensorflow
+    from hemiface.kerasio import quiet_tensorflow
 
     quiet_tensorflow()
     from rich.console import Console

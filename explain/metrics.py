@@ -1,6 +1,6 @@
 """Figures of trust computed from an attribution map (numpy only).
 
-Side convention (DESIGN.md): labels name the PATIENT's side; in an unmirrored image the
+Side convention: labels name the PATIENT's side; in an unmirrored image the
 patient's right is on the IMAGE's left. So attribution concentrated on the image's left
 half points to the patient's right side.
 """
@@ -8,6 +8,8 @@ half points to the patient's right side.
 from __future__ import annotations
 
 import numpy as np
+
+from hemiface.core.metrics import rank
 
 SIDE_NOTE = (
     "unmirrored image: the image's left half is the patient's RIGHT side, "
@@ -76,21 +78,6 @@ def mask_metrics(attributions: np.ndarray, mask: np.ndarray) -> dict:
         "pointing_game_hit": bool(mask[peak]),
         "peak_yx": [int(peak[0]), int(peak[1])],
     }
-
-
-def rank(values: np.ndarray) -> np.ndarray:
-    """Ranks 1..n of a 1-D array, ties getting their average rank (as scipy's rankdata)."""
-    values = np.asarray(values).ravel()
-    order = np.argsort(values, kind="mergesort")
-    sorted_values = values[order]
-    # Group equal values: each group's rank is the mean of its positions.
-    starts = np.concatenate(([True], sorted_values[1:] != sorted_values[:-1]))
-    group = np.cumsum(starts) - 1
-    positions = np.arange(1, len(values) + 1, dtype=np.float64)
-    mean_rank = np.bincount(group, weights=positions) / np.bincount(group)
-    ranks = np.empty(len(values), dtype=np.float64)
-    ranks[order] = mean_rank[group]
-    return ranks
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float | None:

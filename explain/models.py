@@ -4,7 +4,7 @@ A folder is searched for the three reference names with any format convert accep
 (.keras, .h5, a SavedModel folder; Keras 3 or Keras 2); a folder holding none of them has
 every Keras model in it explained instead. When a name has several files (say a .keras
 and an .h5), the first that loads is explained. Loading goes through
-hemiface.convert.keras_io, the loader convert and bench use, which gives one-line errors
+hemiface.kerasio, the loader convert and bench use, which gives one-line errors
 for a missing, unsafe or wrongly shaped model.
 """
 
@@ -15,13 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hemiface.core.domain import MODEL_NAMES, model_title
 from hemiface.runtime.errors import HemifaceError
 
-REFERENCE_TITLES = {
-    "mobilenetv2_base_model": "Base",
-    "mobilenetv2_finetuned_model": "Fine-tuned",
-    "cnn_stroke_model": "CNN",
-}
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
@@ -47,10 +43,6 @@ def _find(folder: Path, name: str) -> list[Path]:
     return found + ([folder / name] if _is_model_folder(folder / name) else [])
 
 
-def title_for(name: str) -> str:
-    return REFERENCE_TITLES.get(name, name)
-
-
 def find_models(models: Path | str | Mapping[str, Any]) -> list[ModelSource]:
     """The models to explain, in the reference order (Base, Fine-tuned, CNN) when present."""
     if isinstance(models, Mapping):
@@ -59,18 +51,18 @@ def find_models(models: Path | str | Mapping[str, Any]) -> list[ModelSource]:
         sources = []
         for name, item in models.items():
             if isinstance(item, (str, Path)):
-                sources.append(ModelSource(name, title_for(name), Path(item)))
+                sources.append(ModelSource(name, model_title(name), Path(item)))
             else:
-                sources.append(ModelSource(name, title_for(name), None, item))
+                sources.append(ModelSource(name, model_title(name), None, item))
         return sources
     folder = Path(models)
     if not folder.exists():
         raise HemifaceError(f"{folder}: no such models folder")
     if not folder.is_dir():
         raise HemifaceError(f"{folder}: --models must be a folder of Keras models")
-    found = [(name, _find(folder, name)) for name in REFERENCE_TITLES]
+    found = [(name, _find(folder, name)) for name in MODEL_NAMES]
     sources = [
-        ModelSource(name, title_for(name), paths[0], alternatives=paths[1:])
+        ModelSource(name, model_title(name), paths[0], alternatives=paths[1:])
         for name, paths in found
         if paths
     ]
@@ -82,11 +74,11 @@ def find_models(models: Path | str | Mapping[str, Any]) -> list[ModelSource]:
         if (p.is_file() and p.suffix.lower() in MODEL_SUFFIXES) or _is_model_folder(p)
     )
     if not others:
-        expected = ", ".join(f"{name}.h5|.keras" for name in REFERENCE_TITLES)
+        expected = ", ".join(f"{name}.h5|.keras" for name in MODEL_NAMES)
         raise HemifaceError(f"{folder}: no Keras models found (expected {expected})")
-    from hemiface.convert.keras_io import model_name_for
+    from hemiface.kerasio import model_name_for
 
-    return [ModelSource(model_name_for(p), title_for(model_name_for(p)), p) for p in others]
+    return [ModelSource(model_name_for(p), model_title(model_name_for(p)), p) for p in others]
 
 
 def load_model(
@@ -103,7 +95,7 @@ def load_model(
             "loader": "in-memory",
             "sha256": None,
         }
-    from hemiface.convert.keras_io import ModelLoadError, load_keras_model
+    from hemiface.kerasio import ModelLoadError, load_keras_model
 
     first_error: ModelLoadError | None = None
     for path in [source.path, *source.alternatives]:

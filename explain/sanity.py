@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from hemiface.core.errors import one_line
 from hemiface.explain.integrated_gradients import Attribution, ProgressFn, integrated_gradients
 from hemiface.explain.metrics import magnitude_map, signed_map, spearman
 from hemiface.explain.scorer import ModelScorer, Target
@@ -29,7 +30,7 @@ def randomize_model(model: Any, top_layers: int | None = None, seed: int = 0) ->
     """A copy of `model` with its top `top_layers` weighted layers (None: all) re-initialized.
 
     The clone is made by the Keras that built the model (tf-keras for a Keras 2 file)."""
-    from hemiface.convert.keras_io import keras_module_for
+    from hemiface.kerasio import keras_module_for
 
     keras = keras_module_for(model)
     keras.utils.set_random_seed(seed)
@@ -38,7 +39,7 @@ def randomize_model(model: Any, top_layers: int | None = None, seed: int = 0) ->
     except Exception as exc:  # noqa: BLE001 - e.g. a wrapped SavedModel cannot be cloned
         raise HemifaceError(
             f"{model.name}: cannot clone the model to randomize it ({type(exc).__name__}: "
-            f"{' '.join(str(exc).split())[:120]})"
+            f"{one_line(exc)})"
         ) from None
     original = layers_with_weights(model)
     cloned = layers_with_weights(clone)

@@ -19,10 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from hemiface.core.domain import LABELS, POSITIVE_LABEL
 from hemiface.runtime.errors import HemifaceError
-
-LABELS = ("Left", "Right")
-POSITIVE_LABEL = "Right"  # the label the sigmoid scores
 
 
 @dataclass(frozen=True)
@@ -49,7 +47,7 @@ class Target:
     @classmethod
     def predicted(cls, p: float, threshold: float = 0.5) -> Target:
         """The predicted class: Right when p >= threshold."""
-        return cls(POSITIVE_LABEL if p >= threshold else "Left")
+        return cls(LABELS[1] if p >= threshold else LABELS[0])
 
 
 def input_size(model: Any, name: str = "model") -> tuple[int, int]:

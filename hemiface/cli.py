@@ -22,9 +22,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from hemiface.core.domain import NOTICE
 from hemiface.runtime.errors import HemifaceError
 
-NOTICE = "Research and teaching tool, not a medical device: never use it to diagnose."
 COMMAND_MODULES = (
     "hemiface.synth.cli",
     "hemiface.train.cli",

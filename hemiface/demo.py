@@ -140,7 +140,7 @@ def _stage_train(ctx: DemoContext) -> dict[str, Any]:
 
 
 def _keras_files(ctx: DemoContext) -> list[Path]:
-    from hemiface.train.names import MODEL_FILES
+    from hemiface.core.domain import MODEL_FILES
 
     return [ctx.models / file for file in MODEL_FILES.values()]
 
@@ -449,7 +449,7 @@ def demo(
     """Run the whole toolkit on built-in synthetic faces: data, train, convert, run, explain,
     bench, and a walk-through (OUT/index.md, OUT/index.html)."""
     require_tensorflow("demo")
-    from hemiface.convert.keras_io import quiet_tensorflow
+    from hemiface.kerasio import quiet_tensorflow
 
     quiet_tensorflow()
     # Keras warns through absl (e.g. "saving as HDF5 is legacy": the users' format, on

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hemiface.core.quiet import quiet_fds
 from hemiface.runtime.backends import resolve_backend
 from hemiface.runtime.blazeface import KIND, BlazeFaceDetector
 from hemiface.runtime.errors import HemifaceError
 from hemiface.runtime.face import Detector, FaceDetector
 from hemiface.runtime.manifest import load_manifest, read_verified_model
-from hemiface.runtime.modelset import quiet_native_stderr
 
 DETECTORS = ("blazeface", "haar")
 DETECTOR_THREADS = 1  # a 229 KB model: more threads only add synchronisation
@@ -58,7 +58,7 @@ def open_detector(
     content = read_verified_model(folder, entry)
     chosen = resolve_backend(backend)
     try:
-        with quiet_native_stderr():
+        with quiet_fds(2):
             interpreter = chosen.make_interpreter(content, num_threads)
         return BlazeFaceDetector(interpreter)
     except (ValueError, RuntimeError) as exc:

@@ -363,9 +363,10 @@ def describe_choice(
 
     Returns (this machine's choice, (format, reason) by the converting machine's latencies).
     """
+    from hemiface.core.quiet import quiet_fds
     from hemiface.runtime.backends import resolve_backend
     from hemiface.runtime.manifest import load_manifest
-    from hemiface.runtime.modelset import choose_format, quiet_native_stderr
+    from hemiface.runtime.modelset import choose_format
 
     manifest = load_manifest(folder, check_files=False)
     names = manifest.names()
@@ -377,7 +378,7 @@ def describe_choice(
     if not names:
         raise ManifestError(f"{folder}: the manifest lists no models")
     chosen = resolve_backend(backend)
-    with quiet_native_stderr():
+    with quiet_fds(2):
         choice = choose_on_device(folder, manifest, names, chosen, num_threads, retime=retime)
     try:
         by_manifest = choose_format(manifest, names)

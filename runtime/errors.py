@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import importlib.util
 
+from hemiface.core.errors import HemifaceError
 
-class HemifaceError(Exception):
-    """A user-facing error: the message is the whole story, no traceback needed."""
-
-    exit_code: int = 2
+__all__ = [
+    "BackendError",
+    "HemifaceError",
+    "ImageError",
+    "ManifestError",
+    "MissingExtraError",
+    "require_matplotlib",
+    "require_tensorflow",
+]
 
 
 class ManifestError(HemifaceError):

@@ -17,6 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from hemiface.core.folders import IMAGE_SUFFIXES  # noqa: F401 - re-exported
+from hemiface.core.folders import image_files as list_images  # noqa: F401 - re-exported
 from hemiface.runtime.errors import ImageError
 from hemiface.runtime.image_header import ACCEPTED_FORMATS, read_header
 
@@ -25,7 +27,6 @@ from hemiface.runtime.image_header import ACCEPTED_FORMATS, read_header
 MAX_PIXELS = 50_000_000
 # An encoded image larger than this is not read into memory at all.
 MAX_FILE_BYTES = 256 << 20
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
 def header_size(data: bytes) -> tuple[int, int] | None:
@@ -101,13 +102,6 @@ def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     if len(data) > MAX_FILE_BYTES:
         raise ImageError(f"{path}: larger than {MAX_FILE_BYTES >> 20} MB; not read as an image")
     return decode_image(data, str(path), max_pixels)
-
-
-def list_images(folder: Path) -> list[Path]:
-    """Image files under `folder` (recursively), sorted, by suffix."""
-    return sorted(
-        p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-    )
 
 
 def write_image(path: Path, rgb: np.ndarray, jpeg_quality: int = 95) -> None:

@@ -26,14 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar, Union
 
+from hemiface.core.domain import LABELS as DEFAULT_LABELS
 from hemiface.runtime.errors import ManifestError
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "hemiface.json"
-DEFAULT_LABELS = ("Left", "Right")
 FORMATS = ("float32", "float16", "dynamic", "int8")
 # Labels name the patient's affected side; in an unmirrored image the patient's left is on
-# the image's right. See DESIGN.md, "Conventions that matter for correctness".
+# the image's right.
 SIDE_CONVENTION = "patient-side; unmirrored image: patient's left = image right"
 # A reader that meets a publish in the middle reads the new set; a set republished this
 # many times while one reader reads it is not waited for.

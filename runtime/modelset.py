@@ -12,11 +12,8 @@ machine's view, by the manifest's latencies.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
-import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from hemiface.core.quiet import quiet_fds
 from hemiface.runtime.backends import resolve_backend
 from hemiface.runtime.classifier import TFLiteClassifier
 from hemiface.runtime.device_choice import choose_on_device
@@ -39,36 +37,15 @@ from hemiface.runtime.manifest import (
 )
 from hemiface.runtime.preprocess import resize_for_model, to_tensor
 
-# When the manifest holds no verification figures, prefer the formats that are usually
-# fastest on CPU (FACTS.md: full int8 < float32 < float16 ~ float32 < dynamic on x86).
+# The order tried when the manifest holds no verification figures. No format is fastest
+# everywhere: on this project's x86 measurements (benchmarks/results/report.md) int8 ran
+# the MobileNetV2 models 1.3-1.8x faster than float32 but the small CNN at 0.6-0.7x, and
+# dynamic range was the slowest for the MobileNetV2s; where figures exist, they decide.
 UNVERIFIED_PREFERENCE = ("int8", "float32", "float16", "dynamic")
 CONCURRENCY = ("sequential", "threads")
 # More interpreter threads than this buys nothing; 100000 made the process run out of
 # threads and crash.
 MAX_THREADS = 64
-
-
-@contextlib.contextmanager
-def quiet_native_stderr() -> Iterator[None]:
-    """Silence C-level stderr (LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate").
-
-    The interpreter logs through fprintf, which no Python logger or environment variable
-    reaches; errors still arrive as Python exceptions.
-    """
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):  # no real fd 2 (e.g. captured by a test runner)
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 @dataclass
@@ -374,7 +351,7 @@ def _open_model_set(
     chosen_backend = resolve_backend(backend)
     if fmt is None:
         # The fastest verified format timed on this machine (cached), not the converter's.
-        with quiet_native_stderr():
+        with quiet_fds(2):
             choice = choose_on_device(
                 folder, manifest, names, chosen_backend, num_threads, fuse=fuse
             )
@@ -386,7 +363,7 @@ def _open_model_set(
         reason = "asked for"
     fused_entries = choose_fused(manifest, names, fmt) if fuse else []
     covered = {m for f in fused_entries for m in f.models}
-    with quiet_native_stderr():
+    with quiet_fds(2):
         runners = [
             FusedRunner.open(
                 folder,

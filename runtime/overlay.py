@@ -16,10 +16,10 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from hemiface.core.domain import NOTICE_SHORT as NOTICE
 from hemiface.runtime.face import FaceBox
 from hemiface.runtime.modelset import SetPrediction
 
-NOTICE = "Research tool, not a medical device"
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 WHITE, BLACK = (255, 255, 255), (0, 0, 0)
 GREEN, AMBER, RED, GREY = (80, 200, 80), (0, 190, 255), (60, 60, 230), (160, 160, 160)  # BGR

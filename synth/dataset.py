@@ -26,8 +26,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from hemiface.core.domain import LABELS
 from hemiface.runtime.errors import HemifaceError
-from hemiface.synth.faces import LABELS, SynthFace, render_face
+from hemiface.synth.faces import SynthFace, render_face
 
 SPLITS = ("train", "val", "test")
 # Severity of every generated face: from subtle (a pixel or two of mouth-corner drop on a

@@ -4,7 +4,7 @@ Geometry is laid out in a canonical upright frame (face centre `(cx, cy)`, half-
 `a`, half-height `b`), then every point goes through one affine pose transform (roll,
 scale, translation) before it is drawn, so lines stay crisp and the landmarks are exact.
 
-Side convention (DESIGN.md): the label names the PATIENT's affected side; in an
+Side convention: the label names the PATIENT's affected side; in an
 unmirrored image the patient's left is the IMAGE's right. So label "Left" puts the droop
 on the image's right half (+x), "Right" on the image's left half. Landmark names say the
 IMAGE side ("image_left_mouth_corner" is the corner with the smaller x).
@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from hemiface.core.domain import LABELS
 from hemiface.synth.params import FaceParams, sample_params
 from hemiface.synth.scene import apply_imaging, draw_background
 
-LABELS = ("Left", "Right")
 # Sub-pixel drawing: OpenCV takes fixed-point coordinates with this many fractional bits,
 # which matters for subtle droops of a pixel or two.
 _SHIFT = 4

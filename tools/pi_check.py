@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 FLOAT_TOLERANCE = 1e-5
 VIDEO_FRAMES = 20
@@ -39,6 +36,9 @@ def _hemiface() -> list[str]:
 
 def make_set(out: Path, target: str | None) -> None:
     """Three small trained models, converted to a full model set in `out`."""
+    from hemiface.kerasio import quiet_tensorflow
+
+    quiet_tensorflow()
     import keras
     import numpy as np
 

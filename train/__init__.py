@@ -1,6 +1,6 @@
 """hemiface.train: the three reference models, trained on synthetic faces (needs TensorFlow).
 
-`MODEL_FILES`, `MODEL_TITLES` and `MODEL_NAMES` come from the TF-free `hemiface.train.names`;
+`MODEL_FILES`, `MODEL_TITLES` and `MODEL_NAMES` come from the TF-free `hemiface.core.domain`;
 `build_base_model`, `build_cnn` and `train_all` import TensorFlow on first use.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from hemiface.train.names import MODEL_FILES, MODEL_NAMES, MODEL_TITLES
+from hemiface.core.domain import MODEL_FILES, MODEL_NAMES, MODEL_TITLES
 
 __all__ = ["MODEL_FILES", "MODEL_NAMES", "MODEL_TITLES", "build_base_model", "build_cnn",
            "train_all"]  # fmt: skip

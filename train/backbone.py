@@ -32,7 +32,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from hemiface.kerasio import predict_batched, quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow()
 
 import keras  # noqa: E402
 
@@ -187,7 +189,7 @@ def _evaluate(model: keras.Model, val: Pool, size: int) -> tuple[float, float]:
     """(accuracy, loss) of the pretraining head on the monitoring faces at `size`."""
     flip = np.zeros(len(val.labels), bool)
     x, y = _batch(val, np.arange(len(val.labels)), size, flip)
-    p = model.predict(x, batch_size=64, verbose=0).reshape(-1)
+    p = predict_batched(model, x, 64).reshape(-1)
     p = np.clip(p, 1e-7, 1 - 1e-7)
     loss = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
     return float(np.mean((p >= 0.5) == (y > 0.5))), loss

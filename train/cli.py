@@ -47,7 +47,7 @@ def train(
     require_tensorflow("train")
     if (data is None) == (recipe is None):
         raise HemifaceError("give either a DATA folder or --recipe NAME (not both)")
-    from hemiface.convert.keras_io import quiet_tensorflow
+    from hemiface.kerasio import quiet_tensorflow
 
     quiet_tensorflow()
     import absl.logging
@@ -101,7 +101,7 @@ def train(
 
 
 def _print_heldout(console: Console, summary: dict) -> None:
-    from hemiface.train.names import MODEL_TITLES
+    from hemiface.core.domain import MODEL_TITLES
 
     heldout = summary["heldout"]
     table = Table(title=f"held-out test set: {heldout['images']} faces, seed {heldout['seed']}")

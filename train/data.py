@@ -16,9 +16,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from hemiface.core.domain import LABELS
+from hemiface.core.folders import read_labelled_folder
 from hemiface.runtime.errors import HemifaceError
-from hemiface.runtime.images import list_images, read_image
-from hemiface.train.names import LABELS
+from hemiface.runtime.images import read_image
 
 SPLITS = ("train", "val", "test")
 
@@ -55,10 +56,9 @@ def load_split(data: Path, split: str, size: int, limit: int | None = None,
                seed: int = 0) -> ImageSet:  # fmt: skip
     """All images of DATA/split/{Left,Right}; `limit` keeps a seeded, label-balanced subset."""
     data = Path(data)
-    per_label: list[list[Path]] = []
-    for label in LABELS:
-        folder = data / split / label
-        per_label.append(list_images(folder) if folder.is_dir() else [])
+    folder = data / split
+    found = read_labelled_folder(folder, LABELS) if folder.is_dir() else []
+    per_label = [[f.path for f in found if f.index == index] for index in range(len(LABELS))]
     if limit is not None:
         rng = np.random.default_rng([seed, len(split)])
         keep = max(1, limit // 2)

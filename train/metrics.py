@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hemiface.core import metrics as core
+
 # Severity bands of the synthetic set (SEVERITY_RANGE is 0.1..1.0).
 SEVERITY_BANDS = ((0.0, 0.4, "subtle"), (0.4, 0.7, "moderate"), (0.7, 1.01, "marked"))
 
@@ -14,30 +16,10 @@ SEVERITY_BANDS = ((0.0, 0.4, "subtle"), (0.4, 0.7, "moderate"), (0.7, 1.01, "mar
 class ModelMetrics:
     images: int
     accuracy: float
-    roc_auc: float
+    roc_auc: float  # NaN with one class (the test split always holds both: load_dataset)
     flip_consistency: float  # mean |p(flip x) - (1 - p(x))|; 0 is perfect
     flip_label_agreement: float  # share of images whose flipped prediction swaps the label
     accuracy_by_severity: dict[str, dict[str, float]] = field(default_factory=dict)
-
-
-def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney U with tie correction); NaN for one class."""
-    labels = np.asarray(labels) > 0.5
-    scores = np.asarray(scores, dtype=np.float64)
-    n_pos, n_neg = int(labels.sum()), int((~labels).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores))
-    sorted_scores = scores[order]
-    i = 0
-    while i < len(scores):  # average ranks over ties
-        j = i
-        while j + 1 < len(scores) and sorted_scores[j + 1] == sorted_scores[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1.0
-        i = j + 1
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
 def evaluate(labels: np.ndarray, p: np.ndarray, p_flipped: np.ndarray,
@@ -56,8 +38,12 @@ def evaluate(labels: np.ndarray, p: np.ndarray, p_flipped: np.ndarray,
     return ModelMetrics(
         images=int(len(labels)),
         accuracy=float(correct.mean()),
-        roc_auc=roc_auc(labels, p),
-        flip_consistency=float(np.mean(np.abs(p_flipped - (1.0 - p)))),
-        flip_label_agreement=float(np.mean((p_flipped >= threshold) != (p >= threshold))),
+        roc_auc=_float(core.roc_auc(labels, p)),
+        flip_consistency=core.flip_consistency(p, p_flipped),
+        flip_label_agreement=core.flip_label_agreement(p, p_flipped, threshold),
         accuracy_by_severity=bands,
     )
+
+
+def _float(value: float | None) -> float:
+    return float("nan") if value is None else value

@@ -17,14 +17,17 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import os
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from hemiface.kerasio import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow()
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
+from hemiface.core.errors import one_line  # noqa: E402
+from hemiface.kerasio import load_keras_model  # noqa: E402
 from hemiface.runtime.errors import HemifaceError  # noqa: E402
 
 log = logging.getLogger("hemiface.train")
@@ -177,9 +180,9 @@ def build_cnn(input_size: int = 224) -> keras.Model:
 def check_model_file(path: Path, input_size: int) -> str | None:
     """None if `path` reloads with safe_mode=True and has the expected shapes, else why not."""
     try:
-        model = keras.models.load_model(str(path), safe_mode=True, compile=False)
+        model = load_keras_model(path).model
     except Exception as exc:  # noqa: BLE001 - any load failure makes the file invalid
-        return f"does not load ({type(exc).__name__}: {str(exc)[:120]})"
+        return f"does not load ({type(exc).__name__}: {one_line(exc)})"
     expected_in = (None, input_size, input_size, 3)
     if tuple(model.input_shape) != expected_in or tuple(model.output_shape) != (None, 1):
         return (

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hemiface.core.domain import MODEL_FILES, MODEL_TITLES
 from hemiface.runtime.errors import HemifaceError
 from hemiface.synth.dataset import LABELS_CSV, generate_dataset, read_labels
 from hemiface.train.backbone import (
@@ -32,7 +33,7 @@ from hemiface.train.backbone import (
     Stage,
 )
 from hemiface.train.config import TrainConfig
-from hemiface.train.names import MODEL_FILES, MODEL_TITLES, REPORT_JSON
+from hemiface.train.names import REPORT_JSON
 
 CHECKSUMS = "SHA256SUMS"
 HELDOUT_JSON = "heldout_report.json"
@@ -183,8 +184,8 @@ def evaluate_heldout(
 ) -> HeldoutFigures:
     """Accuracy, ROC AUC, flip consistency and accuracy by severity of each model on a
     test-only synthetic set (DATA/test)."""
-    import keras
 
+    from hemiface.kerasio import load_keras_model
     from hemiface.train.data import load_split
     from hemiface.train.metrics import evaluate
     from hemiface.train.trainer import forward
@@ -192,7 +193,7 @@ def evaluate_heldout(
     test = load_split(data, "test", 224)
     figures = HeldoutFigures(seed=seed, images=len(test))
     for name, file in MODEL_FILES.items():
-        model = keras.models.load_model(str(models_dir / file), safe_mode=True, compile=False)
+        model = load_keras_model(models_dir / file).model
         p = forward(model, test.images, batch, f"held-out: {MODEL_TITLES[name]}", progress)
         p_flip = forward(
             model,

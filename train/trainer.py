@@ -25,17 +25,21 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from hemiface.kerasio import quiet_tensorflow  # noqa: E402
+
+quiet_tensorflow()
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from hemiface.core.domain import MODEL_FILES, MODEL_TITLES  # noqa: E402
+from hemiface.kerasio import load_keras_model, predict_batched  # noqa: E402
 from hemiface.train import models  # noqa: E402
 from hemiface.train.config import TrainConfig, config_for  # noqa: E402
 from hemiface.train.data import ImageSet, load_dataset  # noqa: E402
 from hemiface.train.metrics import ModelMetrics, evaluate  # noqa: E402
-from hemiface.train.names import MODEL_FILES, MODEL_TITLES, REPORT_JSON  # noqa: E402
+from hemiface.train.names import REPORT_JSON  # noqa: E402
 from hemiface.train.report import write_reports  # noqa: E402
 
 log = logging.getLogger("hemiface.train")
@@ -120,14 +124,8 @@ class _Epochs(keras.callbacks.Callback):
 def forward(model: keras.Model, images: np.ndarray, batch: int, stage: str,
              progress: Progress | None) -> np.ndarray:  # fmt: skip
     """Run `model` on uint8 images in batches (scaled to [0, 1] here)."""
-    call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    outputs = []
-    for start in range(0, len(images), batch):
-        chunk = images[start : start + batch].astype(np.float32) / np.float32(255.0)
-        outputs.append(call(tf.constant(chunk)).numpy())
-        if progress:
-            progress(stage, min(start + batch, len(images)), len(images))
-    return np.concatenate(outputs)
+    report = None if progress is None else (lambda done, total: progress(stage, done, total))
+    return predict_batched(model, images, batch, divisor=255.0, progress=report)
 
 
 def _fit(model: keras.Model, train: keras.utils.PyDataset | tuple, val: tuple, epochs: int,
@@ -252,7 +250,7 @@ def _train_mobilenets(sets: dict[str, ImageSet], out: Path, weights: str, cfg: T
     test = sets["test"]
     if reuse[base_name] and reuse[tuned_name]:
         for name, path in ((base_name, base_path), (tuned_name, tuned_path)):
-            model = keras.models.load_model(str(path), safe_mode=True, compile=False)
+            model = load_keras_model(path).model
             result = results[name]
             result.trainable_params, result.total_params = _params(model)
             _end_to_end(model, test, cfg, f"evaluate {path.name}", progress, result)
@@ -263,7 +261,7 @@ def _train_mobilenets(sets: dict[str, ImageSet], out: Path, weights: str, cfg: T
         order = np.random.default_rng(cfg.seed).permutation(len(train))
         train = train.subset(np.sort(order[: cfg.mobilenet_train_images]))
     if reuse[base_name]:
-        model = keras.models.load_model(str(base_path), safe_mode=True, compile=False)
+        model = load_keras_model(base_path).model
         models.freeze_backbone(model)
         source = _previous_weights(out) or "unknown (base model reused)"
     else:
@@ -293,15 +291,15 @@ def _train_mobilenets(sets: dict[str, ImageSet], out: Path, weights: str, cfg: T
     val = (cached["val"], sets["val"].labels)
 
     def evaluate_now(result: ModelResult) -> None:
-        p = upper.predict(cached["test"], batch_size=256, verbose=0)
-        p_flip = upper.predict(cached["test_mirrored"], batch_size=256, verbose=0)
+        p = predict_batched(upper, cached["test"], 256)
+        p_flip = predict_batched(upper, cached["test_mirrored"], 256)
         result.record(evaluate(test.labels, p, p_flip, test.severity), p)
 
     # Base: the backbone is frozen, so its pooled vectors are computed once and the head
     # (dropout + Dense, the model's own layers) trains on them.
     result = results[base_name]
     if not reuse[base_name]:
-        vectors = {k: pooled.predict(v, batch_size=64, verbose=0) for k, v in
+        vectors = {k: predict_batched(pooled, v, 64) for k, v in
                    (("train", x_train), ("val", val[0]))}  # fmt: skip
         started = time.perf_counter()
         tracker = _fit(head, (vectors["train"], y_train), (vectors["val"], val[1]),
@@ -334,7 +332,7 @@ def _train_cnn(sets: dict[str, ImageSet], out: Path, cfg: TrainConfig, reuse: bo
                progress: Progress | None, result: ModelResult) -> None:  # fmt: skip
     path = out / MODEL_FILES["cnn_stroke_model"]
     if reuse:
-        model = keras.models.load_model(str(path), safe_mode=True, compile=False)
+        model = load_keras_model(path).model
     else:
         train = sets["train"]
         if cfg.cnn_train_images and len(train) > cfg.cnn_train_images:
@@ -355,12 +353,13 @@ def _train_cnn(sets: dict[str, ImageSet], out: Path, cfg: TrainConfig, reuse: bo
 
 
 def _reload_check(out: Path, test: ImageSet, results: dict[str, ModelResult]) -> dict[str, float]:
-    """Reload each file with safe_mode=True; max |p - p as evaluated| on a few test images."""
+    """Reload each file as users' files are loaded (safe mode: Lambda layers refused); max
+    |p - p as evaluated| on a few test images."""
     diffs = {}
-    sample = test.images[:RELOAD_SAMPLE].astype(np.float32) / 255.0
+    sample = test.images[:RELOAD_SAMPLE]
     for name, result in results.items():
-        model = keras.models.load_model(str(out / result.file), safe_mode=True, compile=False)
-        p = model.predict(sample, verbose=0).reshape(-1)
+        model = load_keras_model(out / result.file).model
+        p = predict_batched(model, sample, divisor=255.0).reshape(-1)
         diffs[name] = float(np.abs(p - np.array(result.first_test_predictions)).max())
     return diffs
 

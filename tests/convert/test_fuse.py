@@ -16,7 +16,7 @@ FUSED = f"{BASE}+{TUNED}"
 
 
 def _load(folder: Path, name: str):  # noqa: ANN202
-    from hemiface.convert.keras_io import load_keras_model
+    from hemiface.kerasio import load_keras_model
 
     return load_keras_model(folder / name)
 
@@ -200,8 +200,8 @@ def test_keras2_siblings_fuse_through_tf_keras(tmp_path: Path) -> None:
     with tf-keras, and the export has a static batch there too."""
     import tf_keras
 
-    from hemiface.convert.keras_io import load_keras_model
     from hemiface.convert.pipeline import convert_models
+    from hemiface.kerasio import load_keras_model
 
     tf_keras.utils.set_random_seed(0)
     layers = tf_keras.layers

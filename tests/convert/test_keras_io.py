@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hemiface.convert.keras_io import ModelLoadError, load_keras_model, model_name_for
+from hemiface.kerasio import ModelLoadError, load_keras_model, model_name_for
 from hemiface.runtime.manifest import sha256_file
 
 

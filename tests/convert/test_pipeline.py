@@ -20,7 +20,7 @@ from hemiface.runtime.preprocess import to_tensor
 
 
 def _keras_p(models_dir: Path, tensor: np.ndarray) -> float:
-    from hemiface.convert.keras_io import load_keras_model
+    from hemiface.kerasio import load_keras_model
 
     model = load_keras_model(models_dir / "tiny.keras").model
     return float(np.asarray(model(tensor, training=False)).reshape(-1)[0])
@@ -58,7 +58,7 @@ def test_verification_figures_are_computed_not_assumed(model_set, models_dir: Pa
     images = list_images(summary.rows[0].verification.dataset.split(" ")[1])
     entry = manifest.entry("tiny", "int8")
     tensors = np.concatenate([to_tensor(read_image(p), entry.preprocessing) for p in images])
-    from hemiface.convert.keras_io import load_keras_model
+    from hemiface.kerasio import load_keras_model
 
     keras_p = np.asarray(load_keras_model(models_dir / "tiny.keras").model(tensors)).ravel()
     classifier = TFLiteClassifier.open(out, entry, num_threads=1)
@@ -262,7 +262,7 @@ def test_target_214_makes_dynamic_range_loadable_there(models_dir, tmp_path):
 
 
 def test_savedmodel_folder_converts_and_verifies(models_dir, images_dir, tmp_path):
-    from hemiface.convert.keras_io import load_keras_model
+    from hemiface.kerasio import load_keras_model
 
     folder = tmp_path / "tiny_savedmodel"
     load_keras_model(models_dir / "tiny.keras").model.export(str(folder), verbose=False)

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hemiface.convert.keras_files import code_layers, keras_cause, read_facts
-from hemiface.convert.keras_io import ModelLoadError, load_keras_model
+from hemiface.kerasio.files import code_layers, keras_cause, read_facts
+from hemiface.kerasio.loading import ModelLoadError, load_keras_model
 
 CNN = "cnn_stroke_model"
 MOBILENET = "mobilenetv2_base_model"
@@ -26,7 +26,7 @@ MOBILENET = "mobilenetv2_base_model"
 def test_keras2_files_load_with_tf_keras_and_compute_what_keras2_computes(
     keras2_dir: Path, png_tensors, keras2_predict, file: str, source_format: str
 ):
-    from hemiface.convert.keras_files import is_tf_keras_model
+    from hemiface.kerasio.files import is_tf_keras_model
 
     path = keras2_dir / file
     facts = read_facts(path, source_format)
@@ -109,7 +109,7 @@ def test_keras2_keras_file_without_tf_keras_keeps_the_keras_cause(
     keras2_dir: Path, monkeypatch: pytest.MonkeyPatch
 ):
     """Without tf-keras, Keras 3 is tried; its real reason (batch_input_shape) is kept."""
-    from hemiface.convert import keras_io
+    from hemiface.kerasio import loading as keras_io
 
     monkeypatch.setattr(keras_io, "import_tf_keras", lambda path: None)
     with pytest.raises(ModelLoadError) as info:
@@ -157,7 +157,7 @@ def test_custom_layers_load_from_a_named_python_file(tmp_path: Path, package: st
     """Without the file: one line with Keras's reason and the --custom-objects route."""
     import importlib
 
-    from hemiface.convert.keras_files import load_custom_objects
+    from hemiface.kerasio.files import load_custom_objects
 
     keras = importlib.import_module(package)
     source = tmp_path / f"layers_{package}.py"

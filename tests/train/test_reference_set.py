@@ -10,8 +10,8 @@ import h5py
 import numpy as np
 import pytest
 
+from hemiface.core.domain import MODEL_FILES
 from hemiface.runtime.errors import HemifaceError
-from hemiface.train.names import MODEL_FILES
 from hemiface.train.recipe import (
     CHECKSUMS,
     HELDOUT_JSON,

@@ -16,16 +16,14 @@ inside the functions so that importing this module stays cheap.
 from __future__ import annotations
 
 import hashlib
-import os
-import re
-import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hemiface.convert.keras_files import (
+from hemiface.core.errors import one_line, shorten
+from hemiface.kerasio.files import (
     KerasFileFacts,
     ModelLoadError,
     code_layers,
@@ -36,8 +34,9 @@ from hemiface.convert.keras_files import (
     names_a_missing_class,
     read_facts,
 )
+from hemiface.kerasio.quiet import import_keras, quiet_tensorflow
 
-__all__ = ["LOADERS", "LoadedModel", "ModelLoadError", "load_keras_model"]
+__all__ = ["LOADERS", "LoadedModel", "ModelLoadError", "load_keras_model", "model_name_for"]
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
@@ -64,55 +63,6 @@ class LoadedModel:
         """(height, width, channels) of the model input."""
         shape = tuple(self.model.inputs[0].shape[1:])
         return int(shape[0]), int(shape[1]), int(shape[2])
-
-
-# What TensorFlow's native libraries print on import whatever TF_CPP_MIN_LOG_LEVEL says
-# (absl logs before its InitializeLog: oneDNN and CUDA-stub notices of the `tensorflow`
-# wheel): absl's own preamble and lines in its "I0000 00:00:... file.cc:N] " layout.
-_IMPORT_NOISE = re.compile(
-    r"^(WARNING: All log messages before absl::InitializeLog\(\)"
-    r"|[IWEF]\d{4} [\d:.]+ +\d+ \S+:\d+\] )"
-)
-
-
-def quiet_tensorflow() -> None:
-    """Keep TensorFlow's C++ and absl log noise off the terminal: call before anything
-    imports TensorFlow. Imports it with the native stderr captured, then passes on every
-    captured line that is not import-time log noise (a real error still shows)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    try:
-        import absl.logging
-
-        absl.logging.set_verbosity(absl.logging.ERROR)
-    except ImportError:
-        pass
-    if "tensorflow" in sys.modules:
-        return
-    with tempfile.TemporaryFile() as sink:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        os.dup2(sink.fileno(), 2)
-        try:
-            import tensorflow  # noqa: F401
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-        sink.seek(0)
-        captured = sink.read().decode("utf-8", errors="replace")
-    kept = [
-        line for line in captured.splitlines() if line.strip() and not _IMPORT_NOISE.match(line)
-    ]
-    if kept:
-        sys.stderr.write("\n".join(kept) + "\n")
-
-
-def import_keras() -> Any:
-    quiet_tensorflow()
-    import keras
-    import tensorflow as tf
-
-    tf.get_logger().setLevel("ERROR")
-    return keras
 
 
 def import_tf_keras(path: Path) -> Any | None:
@@ -297,7 +247,7 @@ def _call_loader(
 def _explain_load_failure(
     path: Path, exc: Exception, facts: KerasFileFacts, what: str, after: str
 ) -> ModelLoadError:
-    text = " ".join(str(exc).split())
+    text = shorten(str(exc))
     if "Lambda" in text and "safe_mode" in text:
         return ModelLoadError(
             f"{path}: has a Lambda layer whose Python code would run on load; {UNSAFE_ADVICE}"
@@ -323,9 +273,8 @@ def _load_savedmodel(path: Path, keras: Any) -> Any:
         loaded = tf.saved_model.load(str(path))
         signature = loaded.signatures["serving_default"]
     except Exception as exc:  # noqa: BLE001
-        reason = " ".join(str(exc).split())[:160]
         raise ModelLoadError(
-            f"{path}: cannot load the SavedModel or its serving_default signature ({reason})"
+            f"{path}: cannot load the SavedModel or its serving_default signature ({one_line(exc)})"
         ) from None
     _, input_specs = signature.structured_input_signature
     if len(input_specs) != 1:

@@ -19,14 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hemiface.runtime.errors import HemifaceError
+from hemiface.core.errors import HemifaceError, one_line, shorten
 
 # Layer classes whose config carries Python code that runs when the model is loaded or
 # called: Keras's Lambda layer, and a Python lambda serialised inside another layer.
 CODE_CLASSES = ("Lambda", "__lambda__")
 # Top-level modules of the classes Keras itself ships (tf-keras records "keras" too).
 KERAS_MODULES = ("keras", "tf_keras", "builtins")
-MAX_CAUSE = 300
 
 
 class ModelLoadError(HemifaceError):
@@ -173,8 +172,7 @@ def keras_cause(exc: BaseException) -> str:
     for tail in (" Full object config:", " Received: config=", " config={"):
         if tail in text:
             text = text.split(tail, 1)[0].rstrip(" .,") + "."
-    text = text or type(exc).__name__
-    return text if len(text) <= MAX_CAUSE else text[: MAX_CAUSE - 3] + "..."
+    return shorten(text) or type(exc).__name__
 
 
 def names_a_missing_class(cause: str) -> bool:
@@ -208,9 +206,9 @@ def load_custom_objects(path: Path) -> dict[str, Any]:
         spec.loader.exec_module(module)
     except Exception as exc:  # noqa: BLE001 - the user's code may raise anything
         sys.modules.pop(module_name, None)
-        reason = " ".join(str(exc).split())[:MAX_CAUSE]
         raise ModelLoadError(
-            f"{path}: importing the custom-objects file failed ({type(exc).__name__}: {reason})"
+            f"{path}: importing the custom-objects file failed "
+            f"({type(exc).__name__}: {one_line(exc)})"
         ) from None
     found: dict[str, Any] = {
         name: value
