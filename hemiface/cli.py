@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from hemiface.core.domain import NOTICE
+from hemiface.core.errors import one_line
 from hemiface.runtime.errors import HemifaceError
 
 COMMAND_MODULES = (
@@ -133,8 +134,7 @@ def import_problem(module_name: str, exc: BaseException) -> str:
             f"the commands of {module_name} are unavailable: it needs {missing!r}, "
             f"which is not installed ({fix})"
         )
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    reason = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    reason = f"{type(exc).__name__}: {one_line(exc)}"
     return f"the commands of {module_name} are unavailable: importing it failed ({reason})"
 
 
