@@ -3,38 +3,21 @@ key names, labels, threshold, uncertainty band, sizes, non-finite numbers."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import pytest
+from support import fake_model_set
 
 from hemiface.runtime.errors import ManifestError
 from hemiface.runtime.manifest import (
     MANIFEST_NAME,
-    Manifest,
-    ModelEntry,
-    Quantization,
-    TensorSpec,
     load_manifest,
-    save_manifest,
 )
 
 
 def _make_set(folder: Path) -> None:
-    content = b"TFL3 fake model bytes"
-    (folder / "cnn.int8.tflite").write_bytes(content)
-    entry = ModelEntry(
-        name="cnn_stroke_model",
-        title="CNN",
-        format="int8",
-        file="cnn.int8.tflite",
-        sha256=hashlib.sha256(content).hexdigest(),
-        size_bytes=len(content),
-        input=TensorSpec([1, 224, 224, 3], "uint8", Quantization(1 / 255, 0)),
-        output=TensorSpec([1, 1], "uint8", Quantization(1 / 256, 0)),
-    )
-    save_manifest(Manifest(models=[entry]), folder)
+    fake_model_set(folder)
 
 
 def _edit_text(folder: Path, old: str, new: str) -> None:
