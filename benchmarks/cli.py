@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from hemiface.runtime.errors import HemifaceError, require_tensorflow
+from hemiface.runtime.options import Backend
 
 
 def register(app: typer.Typer) -> None:
@@ -15,59 +18,91 @@ def register(app: typer.Typer) -> None:
 
 
 def bench(
-    tflite: Path = typer.Option(..., "--tflite", help="Model set: *.tflite + hemiface.json."),
-    out: Path = typer.Option(..., "--out", help="Folder for results.json, report.md, PNGs."),
-    keras: Path | None = typer.Option(
-        None,
-        "--keras",
-        help="Folder of the Keras sources (.keras/.h5 of Keras 3 or 2, SavedModel folders), for "
-        "the Keras rows and agreement. Without it the Keras rows are skipped.",
-    ),
-    data: Path | None = typer.Option(
-        None, "--data", help="Labelled folder (Left/ and Right/, or a test/ split) for agreement."
-    ),
-    only: list[str] = typer.Option(
-        [],
-        "--only",
-        help="Restrict to models (name or title), formats (float32, float16, dynamic, int8), "
-        "engines (keras, predict, call, tflite) or sections (latency, set, agreement, pipeline); "
-        "repeat or comma-separate. Kinds not named run in full. Engines choose latency rows; "
-        "agreement always compares with the Keras sources when --keras is given.",
-    ),
-    quick: bool = typer.Option(
-        False,
-        "--quick",
-        help="A short run: 10 timed runs, 1 thread, <=32 images, 30 frames, the live loop "
-        "before and after only.",
-    ),
-    n: int = typer.Option(100, "--n", min=1, help="Timed single-image runs per row (at least)."),
-    min_time: float = typer.Option(2.0, "--min-time", min=0.0, help="Seconds per row (at least)."),
-    warmup: int = typer.Option(10, "--warmup", min=0, help="Untimed runs before timing."),
-    threads: str = typer.Option(
-        "1,2,4", "--threads", help="Interpreter thread counts, capped at the core count."
-    ),
-    images: int | None = typer.Option(
-        None, "--images", min=2, help="Use at most this many labelled images (balanced)."
-    ),
-    frames: int = typer.Option(150, "--frames", min=5, help="Frames of the pipeline video."),
-    video: Path | None = typer.Option(
-        None, "--video", help="Video for the pipeline FPS (default: a generated 640x480 one)."
-    ),
-    backend: str | None = typer.Option(
-        None, "--backend", help="Interpreter: ai-edge-litert, tflite-runtime or tensorflow."
-    ),
-    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write PNG plots."),
-    unsafe: bool = typer.Option(
-        False,
-        "--unsafe",
-        help="Allow Lambda layers in the Keras sources (their code runs on load): trusted only.",
-    ),
-    custom_objects: Path | None = typer.Option(
-        None,
-        "--custom-objects",
-        help="Python file that defines the Keras sources' custom layers; it is imported, so its "
-        "code runs: trusted files only.",
-    ),
+    tflite: Annotated[Path, typer.Option("--tflite", help="Model set: *.tflite + hemiface.json.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for results.json, report.md, PNGs.")],
+    keras: Annotated[
+        Path | None,
+        typer.Option(
+            "--keras",
+            help="Folder of the Keras sources (.keras/.h5 of Keras 3 or 2, SavedModel folders), "
+            "for the Keras rows and agreement. Without it the Keras rows are skipped.",
+        ),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="Labelled folder (Left/ and Right/, or a test/ split) for agreement.",
+        ),
+    ] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--only",
+            help="Restrict to models (name or title), formats (float32, float16, dynamic, int8), "
+            "engines (keras, predict, call, tflite) or sections (latency, set, agreement, "
+            "pipeline); repeat or comma-separate. Kinds not named run in full. Engines choose "
+            "latency rows; agreement always compares with the Keras sources when --keras is "
+            "given.",
+        ),
+    ] = None,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick",
+            help="A short run: 10 timed runs, 1 thread, <=32 images, 30 frames, the live loop "
+            "before and after only.",
+        ),
+    ] = False,
+    n: Annotated[
+        int, typer.Option("--n", min=1, help="Timed single-image runs per row (at least).")
+    ] = 100,
+    min_time: Annotated[
+        float, typer.Option("--min-time", min=0.0, help="Seconds per row (at least).")
+    ] = 2.0,
+    warmup: Annotated[
+        int, typer.Option("--warmup", min=0, help="Untimed runs before timing.")
+    ] = 10,
+    threads: Annotated[
+        str,
+        typer.Option("--threads", help="Interpreter thread counts, capped at the core count."),
+    ] = "1,2,4",
+    images: Annotated[
+        int | None,
+        typer.Option("--images", min=2, help="Use at most this many labelled images (balanced)."),
+    ] = None,
+    frames: Annotated[
+        int, typer.Option("--frames", min=5, help="Frames of the pipeline video.")
+    ] = 150,
+    video: Annotated[
+        Path | None,
+        typer.Option(
+            "--video", help="Video for the pipeline FPS (default: a generated 640x480 one)."
+        ),
+    ] = None,
+    backend: Annotated[
+        Backend | None,
+        typer.Option(
+            "--backend", help="Interpreter: ai-edge-litert, tflite-runtime or tensorflow."
+        ),
+    ] = None,
+    plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Write PNG plots.")] = True,
+    unsafe: Annotated[
+        bool,
+        typer.Option(
+            "--unsafe",
+            help="Allow Lambda layers in the Keras sources (their code runs on load): trusted "
+            "only.",
+        ),
+    ] = False,
+    custom_objects: Annotated[
+        Path | None,
+        typer.Option(
+            "--custom-objects",
+            help="Python file that defines the Keras sources' custom layers; it is imported, so "
+            "its code runs: trusted files only.",
+        ),
+    ] = None,
 ) -> None:
     """Benchmark every model x engine x format: latency, memory, cold start, agreement, FPS."""
     params = dict(locals())
@@ -108,12 +143,12 @@ def bench(
         out_dir=out,
         keras_dir=keras,
         data_dir=data,
-        only=list(only),
+        only=list(only or []),
         timing=timing,
         agreement_limit=images,
         pipeline_frames=frames,
         video=video,
-        backend=backend,
+        backend=backend.value if backend is not None else None,
         quick=quick,
         unsafe=unsafe,
         custom_objects=custom_objects,
@@ -168,6 +203,7 @@ def _invocation(params: dict) -> list[str]:
     for key, value in params.items():
         values = value if isinstance(value, list) else [value]
         for item in values:
+            item = item.value if isinstance(item, Enum) else item
             flag = "--" + key.replace("_", "-")
             if item is False:
                 args += ["--no-plots"] if key == "plots" else []

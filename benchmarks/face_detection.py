@@ -227,7 +227,7 @@ def _live_loop(
     turns, `rounds` times each, and the mean of the rounds is reported.
     """
     from hemiface.runtime.modelset import load_model_set
-    from hemiface.runtime.pipeline import run_stream
+    from hemiface.runtime.pipeline import StreamSettings, run_stream
     from hemiface.runtime.sources import VideoFileSource
 
     video = work / "demo_camera_stand_in.mp4"
@@ -236,7 +236,8 @@ def _live_loop(
     for _ in range(rounds):
         for name, detector in detectors.items():
             source = VideoFileSource(video)
-            runs[name].append(run_stream(source, loaded, crop="face", every=1, detector=detector))
+            settings = StreamSettings(crop="face", every=1)
+            runs[name].append(run_stream(source, loaded, settings, detector=detector))
     rows: dict[str, Any] = {"format": loaded.format, "models": len(loaded.entries)}
     rows.update(threads=loaded.num_threads, rounds=rounds)
     for name, stats in runs.items():

@@ -16,12 +16,12 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hemiface.benchmarks.stats import time_round_robin
 from hemiface.runtime.manifest import atomic_write_bytes, load_manifest
 
 IO_TYPES = ("int8", "uint8")
@@ -55,21 +55,7 @@ def time_both(sets: dict[str, Path]) -> list[dict[str, Any]]:
         for io in IO_TYPES
         for name in names
     }
-    bare: dict[Any, list[float]] = {key: [] for key in single}
-    whole: dict[Any, list[float]] = {key: [] for key in single}
-    for model_set in single.values():
-        for _ in range(5):
-            model_set.probabilities(rgb)
-    for _ in range(ROUNDS):
-        for key, model_set in single.items():
-            for _ in range(RUNS_PER_ROUND):
-                t0 = time.perf_counter()
-                model_set.probabilities(rgb)
-                t1 = time.perf_counter()
-                model_set.bare_invokes()
-                t2 = time.perf_counter()
-                whole[key].append((t1 - t0) * 1000.0)
-                bare[key].append((t2 - t1) * 1000.0)
+    whole, bare = time_round_robin(single, rgb, ROUNDS, RUNS_PER_ROUND, warmup=5)
     rows = []
     for (io, name), model_set in single.items():
         entry = load_manifest(sets[io]).entry(name, "int8")

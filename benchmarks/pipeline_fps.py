@@ -86,7 +86,7 @@ def run_pipeline_worker(spec: dict[str, Any]) -> dict[str, Any]:
     from hemiface.runtime.detectors import open_detector
     from hemiface.runtime.live import Candidate, choose_live_mode
     from hemiface.runtime.modelset import ModelSet, load_model_set
-    from hemiface.runtime.pipeline import run_stream
+    from hemiface.runtime.pipeline import StreamSettings, run_stream
     from hemiface.runtime.sources import VideoFileSource
 
     detector = open_detector(Path(spec["model_set"]), spec.get("detector"))
@@ -122,12 +122,11 @@ def run_pipeline_worker(spec: dict[str, Any]) -> dict[str, Any]:
     stats = run_stream(
         VideoFileSource(Path(spec["video"])),
         model_set,
-        crop="face",
-        every=1,
-        max_frames=spec.get("frames"),
+        StreamSettings(
+            crop="face", every=1, max_frames=spec.get("frames"), overlap=plan.candidate.overlap
+        ),
         on_result=on_result,
         detector=detector,
-        overlap=plan.candidate.overlap,
     )
     model_set.close()
     intervals = np.diff(np.asarray([start, *stamps])) * 1000.0

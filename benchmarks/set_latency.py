@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from hemiface.benchmarks.stats import ratio, summarize_ms
+from hemiface.benchmarks.stats import ratio, summarize_ms, time_round_robin
 
 Step = Callable[[str], None]
 ROUNDS = 7
@@ -67,25 +67,14 @@ def run_set_worker(spec: dict[str, Any]) -> dict[str, Any]:
         rgb = np.full((first.height, first.width, 3), 128, np.uint8)
     # One input of the model's size (224x224): the timings hold no resize of a big image.
     rgb = np.ascontiguousarray(resize_for_model(rgb, replace(first, color_order="RGB")))
-    toolkit: dict[Any, list[float]] = {c: [] for c in sets}
-    bare: dict[Any, list[float]] = {c: [] for c in sets}
-    per_round = max(1, spec.get("n", 20) // ROUNDS)
-    for model_set in sets.values():  # warm-up: allocation and weight packing
-        for _ in range(max(1, spec.get("warmup", 3))):
-            model_set.probabilities(rgb)
-    deadline = time.perf_counter() + spec.get("max_time_s", 120.0)
-    for _ in range(ROUNDS):
-        for key, model_set in sets.items():
-            for _ in range(per_round):
-                t0 = time.perf_counter()
-                model_set.probabilities(rgb)
-                t1 = time.perf_counter()
-                model_set.bare_invokes()
-                t2 = time.perf_counter()
-                toolkit[key].append((t1 - t0) * 1000.0)
-                bare[key].append((t2 - t1) * 1000.0)
-        if time.perf_counter() > deadline:
-            break
+    toolkit, bare = time_round_robin(
+        sets,
+        rgb,
+        ROUNDS,
+        per_round=max(1, spec.get("n", 20) // ROUNDS),
+        warmup=max(1, spec.get("warmup", 3)),
+        max_time_s=spec.get("max_time_s", 120.0),
+    )
     rows = []
     for key, model_set in sets.items():
         fmt, fused, concurrency, threads = key

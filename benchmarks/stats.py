@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -51,3 +53,36 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
     if numerator is None or denominator is None or denominator == 0:
         return None
     return float(numerator) / float(denominator)
+
+
+def time_round_robin(
+    model_sets: Mapping[Hashable, Any],
+    rgb: np.ndarray,
+    rounds: int,
+    per_round: int,
+    warmup: int,
+    max_time_s: float | None = None,
+) -> tuple[dict[Hashable, list[float]], dict[Hashable, list[float]]]:
+    """Time open model sets in turn on one image: after `warmup` predictions each, `rounds`
+    rounds of `per_round` runs of every set, so that a slow spell of the machine hits all
+    of them alike. Returns (whole prediction ms, bare invokes ms) per key; stops after the
+    round in which `max_time_s` has passed."""
+    whole: dict[Hashable, list[float]] = {key: [] for key in model_sets}
+    bare: dict[Hashable, list[float]] = {key: [] for key in model_sets}
+    for model_set in model_sets.values():  # warm-up: allocation and weight packing
+        for _ in range(warmup):
+            model_set.probabilities(rgb)
+    deadline = None if max_time_s is None else time.perf_counter() + max_time_s
+    for _ in range(rounds):
+        for key, model_set in model_sets.items():
+            for _ in range(per_round):
+                t0 = time.perf_counter()
+                model_set.probabilities(rgb)
+                t1 = time.perf_counter()
+                model_set.bare_invokes()
+                t2 = time.perf_counter()
+                whole[key].append((t1 - t0) * 1000.0)
+                bare[key].append((t2 - t1) * 1000.0)
+        if deadline is not None and time.perf_counter() > deadline:
+            break
+    return whole, bare

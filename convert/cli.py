@@ -4,12 +4,28 @@ inside the command, never at module level."""
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from hemiface.runtime.errors import require_tensorflow
 from hemiface.runtime.manifest import FORMATS
+
+
+class Int8IO(str, Enum):
+    """Input/output type of the full-int8 model (tflite_convert.INT8_IO)."""
+
+    uint8 = "uint8"
+    int8 = "int8"
+    float = "float"
+
+
+class Target(str, Enum):
+    """Interpreters an artifact can be made to load in (compat.TARGETS)."""
+
+    tflite_runtime_2_14 = "tflite-runtime-2.14"
 
 
 def _parse_formats(values: list[str] | None) -> list[str]:
@@ -20,76 +36,104 @@ def _parse_formats(values: list[str] | None) -> list[str]:
 
 
 def convert(
-    models: list[Path] = typer.Argument(
-        ...,
-        help="Keras models: .h5 or .keras files of Keras 3 or Keras 2 (read with tf-keras), or "
-        "SavedModel folders. A file that fails is reported and the others are converted.",
-    ),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder of the model set to write."),
-    formats: list[str] = typer.Option(
-        None,
-        "--formats",
-        "-f",
-        help="Formats to make (repeat or comma-separate): float32, float16, dynamic, int8. "
-        "Default: all.",
-    ),
-    calib: str = typer.Option(
-        None,
-        "--calib",
-        help="Calibration images for full int8: an image folder (class subfolders allowed; "
-        "100-500 images sampled evenly), or 'synthetic'.",
-    ),
-    verify: Path = typer.Option(
-        None,
-        "--verify",
-        help="Labelled image folder (Left/, Right/) to verify every artifact against its "
-        "Keras source. Default: the calibration folder.",
-    ),
-    int8_io: str = typer.Option(
-        "int8",
-        "--int8-io",
-        help="Input/output type of the full-int8 model: int8 (default: no QUANTIZE ops at the "
-        "edges, so the whole graph is one XNNPACK partition), uint8 or float.",
-    ),
-    target: str = typer.Option(
-        None,
-        "--target",
-        help="Convert so that every artifact loads in this interpreter: tflite-runtime-2.14.",
-    ),
-    max_flip_rate: float = typer.Option(
-        None,
-        "--max-flip-rate",
-        help="Exit non-zero when an artifact's label disagrees with Keras on more than this "
-        "share of the verification images (the artifact is still written, marked failed).",
-    ),
-    names: list[str] = typer.Option(
-        None, "--name", help="Model name for each MODEL, in order (default: the file name)."
-    ),
-    unsafe: bool = typer.Option(
-        False, "--unsafe", help="Allow Lambda layers (their code runs on load): trusted files only."
-    ),
-    custom_objects: Path = typer.Option(
-        None,
-        "--custom-objects",
-        help="Python file that defines (and may register) the models' custom layers; it is "
-        "imported, so its code runs: trusted files only.",
-    ),
-    output_index: int = typer.Option(
-        None, "--output-index", help="Which output of a multi-output model to convert."
-    ),
-    runtime_python: list[Path] = typer.Option(
-        None,
-        "--runtime-python",
-        help="Another Python (e.g. a venv with tflite-runtime 2.14) in which to try loading "
-        "each artifact; also read from $HEMIFACE_TFLITE_RUNTIME_PYTHON.",
-    ),
-    fuse: bool = typer.Option(
-        True,
-        "--fuse/--no-fuse",
-        help="Also write a fused artifact per format for models whose leading layers are "
-        "bit-identical (a fine-tuned sibling of a frozen backbone): the shared trunk once.",
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    models: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Keras models: .h5 or .keras files of Keras 3 or Keras 2 (read with tf-keras), "
+            "or SavedModel folders. A file that fails is reported and the others are converted.",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder of the model set to write.")],
+    formats: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--formats",
+            "-f",
+            help="Formats to make (repeat or comma-separate): float32, float16, dynamic, int8. "
+            "Default: all.",
+        ),
+    ] = None,
+    calib: Annotated[
+        str | None,
+        typer.Option(
+            "--calib",
+            help="Calibration images for full int8: an image folder (class subfolders allowed; "
+            "100-500 images sampled evenly), or 'synthetic'.",
+        ),
+    ] = None,
+    verify: Annotated[
+        Path | None,
+        typer.Option(
+            "--verify",
+            help="Labelled image folder (Left/, Right/) to verify every artifact against its "
+            "Keras source. Default: the calibration folder.",
+        ),
+    ] = None,
+    int8_io: Annotated[
+        Int8IO,
+        typer.Option(
+            "--int8-io",
+            help="Input/output type of the full-int8 model: int8 (default: no QUANTIZE ops at "
+            "the edges, so the whole graph is one XNNPACK partition), uint8 or float.",
+        ),
+    ] = Int8IO.int8,
+    target: Annotated[
+        Target | None,
+        typer.Option(
+            "--target",
+            help="Convert so that every artifact loads in this interpreter: tflite-runtime-2.14.",
+        ),
+    ] = None,
+    max_flip_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--max-flip-rate",
+            help="Exit non-zero when an artifact's label disagrees with Keras on more than this "
+            "share of the verification images (the artifact is still written, marked failed).",
+        ),
+    ] = None,
+    names: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--name", help="Model name for each MODEL, in order (default: the file name)."
+        ),
+    ] = None,
+    unsafe: Annotated[
+        bool,
+        typer.Option(
+            "--unsafe",
+            help="Allow Lambda layers (their code runs on load): trusted files only.",
+        ),
+    ] = False,
+    custom_objects: Annotated[
+        Path | None,
+        typer.Option(
+            "--custom-objects",
+            help="Python file that defines (and may register) the models' custom layers; it is "
+            "imported, so its code runs: trusted files only.",
+        ),
+    ] = None,
+    output_index: Annotated[
+        int | None,
+        typer.Option("--output-index", help="Which output of a multi-output model to convert."),
+    ] = None,
+    runtime_python: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--runtime-python",
+            help="Another Python (e.g. a venv with tflite-runtime 2.14) in which to try loading "
+            "each artifact; also read from $HEMIFACE_TFLITE_RUNTIME_PYTHON.",
+        ),
+    ] = None,
+    fuse: Annotated[
+        bool,
+        typer.Option(
+            "--fuse/--no-fuse",
+            help="Also write a fused artifact per format for models whose leading layers are "
+            "bit-identical (a fine-tuned sibling of a frozen backbone): the shared trunk once.",
+        ),
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Convert Keras models to TFLite (float32, float16, dynamic, int8), verify each against
     its source, check which interpreters load it, and write the model set's manifest."""
@@ -124,8 +168,8 @@ def convert(
             formats=_parse_formats(formats),
             calib=calib,
             verify=verify,
-            int8_io=int8_io,
-            target=target,
+            int8_io=int8_io.value,
+            target=target.value if target is not None else None,
             max_flip_rate=max_flip_rate,
             unsafe=unsafe,
             names=names or None,

@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 
+from hemiface.core import metrics
 from hemiface.core.quiet import quiet_fds
 from hemiface.runtime.backends import Backend, resolve_backend
 from hemiface.runtime.classifier import TFLiteClassifier
@@ -47,25 +48,22 @@ def compare_with_source(
     max_flip_rate: float | None = None,
 ) -> Verification:
     """Agreement, flips, |Δp| statistics and accuracy (when every image has a label)."""
-    source_label = source_p >= threshold
-    artifact_label = artifact_p >= threshold
-    flips = int(np.sum(source_label != artifact_label))
+    flips = metrics.label_flips(source_p, artifact_p, threshold)
     n = len(source_p)
-    delta = np.abs(artifact_p - source_p)
     accuracy = source_accuracy = None
     if n and all(label is not None for label in labels):
         truth = np.array([label == positive_index for label in labels])
-        accuracy = float(np.mean(artifact_label == truth))
-        source_accuracy = float(np.mean(source_label == truth))
+        accuracy = metrics.accuracy(truth, artifact_p, threshold)
+        source_accuracy = metrics.accuracy(truth, source_p, threshold)
     passed = max_flip_rate is None or (flips / n if n else 0.0) <= max_flip_rate
     return Verification(
         dataset=dataset,
         n_images=n,
-        agreement=float(1.0 - flips / n) if n else 0.0,
+        agreement=metrics.agreement(source_p, artifact_p, threshold),
         flips=flips,
-        mean_abs_dp=float(delta.mean()) if n else 0.0,
-        p99_abs_dp=float(np.percentile(delta, 99)) if n else 0.0,
-        max_abs_dp=float(delta.max()) if n else 0.0,
+        mean_abs_dp=metrics.mean_abs_dp(source_p, artifact_p),
+        p99_abs_dp=metrics.p99_abs_dp(source_p, artifact_p),
+        max_abs_dp=metrics.max_abs_dp(source_p, artifact_p),
         latency_ms=round(latency_ms, 4),
         passed=passed,
         accuracy=accuracy,

@@ -21,13 +21,13 @@ import numpy as np
 
 from hemiface.core.domain import NOTICE
 from hemiface.explain.annotations import find_annotation
-from hemiface.explain.baselines import check_baseline, make_baselines
+from hemiface.explain.baselines import make_baselines
 from hemiface.explain.figures import Panel, comparison_figure, overlay, shared_scale
 from hemiface.explain.geometry import find_midline, read_mask
 from hemiface.explain.integrated_gradients import Attribution, expected_evaluations
 from hemiface.explain.metrics import SIDE_NOTE, laterality, mask_metrics
 from hemiface.explain.models import ModelSource, find_models, load_model
-from hemiface.explain.rules import check_rule
+from hemiface.explain.settings import ExplainSettings
 from hemiface.runtime.errors import HemifaceError
 from hemiface.runtime.images import read_image, write_image
 from hemiface.runtime.manifest import Preprocessing
@@ -35,22 +35,6 @@ from hemiface.runtime.preprocess import resize_for_model, to_tensor
 
 # progress(model title, path points just done, expected total for that model)
 ExplainProgress = Callable[[str, int, int], None]
-
-
-@dataclass
-class ExplainSettings:
-    steps: int | str = 64
-    rule: str = "trapezoid"
-    baseline: str = "black"
-    baseline_samples: int = 1
-    target: str | None = None  # None: the predicted class
-    smooth: int = 0  # SmoothGrad samples over IG; 0 = off
-    smooth_sigma: float = 0.15
-    batch_size: int = 8
-    sanity: bool = False
-    sanity_top_layers: int | None = None  # None: randomize all layers
-    deletion: bool = False
-    seed: int = 0
 
 
 @dataclass
@@ -175,7 +159,6 @@ def _explain_one(
     scorer: Any,
 ) -> ModelExplanation:
     from hemiface.explain.deletion import deletion_curve
-    from hemiface.explain.integrated_gradients import integrated_gradients
     from hemiface.explain.sanity import sanity_check
     from hemiface.explain.scorer import Target
     from hemiface.explain.smoothgrad import smooth_integrated_gradients
@@ -187,9 +170,7 @@ def _explain_one(
     baselines = make_baselines(
         settings.baseline, x, low, high, settings.baseline_samples, settings.seed
     )
-    ig_kwargs = dict(
-        steps=settings.steps, rule=settings.rule, batch_size=settings.batch_size, progress=progress
-    )
+    ig = settings.ig
     # p from the same graph IG uses (alpha = 1 is x itself), so nothing else is traced.
     p_right = float(
         scorer.path_gradients(x, baselines[0], np.ones(1), np.zeros(1), Target("Right"))[1][0]
@@ -202,14 +183,15 @@ def _explain_one(
             x,
             baselines,
             target,
-            settings.smooth,
-            settings.smooth_sigma,
-            high - low,
-            settings.seed,
-            **ig_kwargs,
+            ig,
+            samples=settings.smooth,
+            sigma=settings.smooth_sigma,
+            value_range=high - low,
+            seed=settings.seed,
+            progress=progress,
         )
     else:
-        attribution = integrated_gradients(scorer, x, baselines, target, **ig_kwargs)
+        attribution = ig.attribute(scorer, x, baselines, target, progress)
     midline_x = None if midline_fraction is None else midline_fraction * scorer.width
     result = ModelExplanation(
         name=source.name,
@@ -244,9 +226,10 @@ def _explain_one(
             baselines,
             target,
             attribution,
-            settings.sanity_top_layers,
-            settings.seed,
-            **ig_kwargs,
+            ig,
+            top_layers=settings.sanity_top_layers,
+            seed=settings.seed,
+            progress=progress,
         )
     if settings.deletion:
         result.deletion = deletion_curve(
@@ -271,55 +254,30 @@ def explain_image(
     image: Path,
     models: Path | Mapping[str, Any],
     out: Path,
-    steps: int | str = 64,
-    rule: str = "trapezoid",
-    baseline: str = "black",
-    baseline_samples: int = 1,
-    target: str | None = None,
-    smooth: int = 0,
-    smooth_sigma: float = 0.15,
-    batch_size: int = 8,
+    settings: ExplainSettings | None = None,
+    *,
     mask: Path | None = None,
-    sanity: bool = False,
-    sanity_top_layers: int | None = None,
-    deletion: bool = False,
     face_box: tuple[int, int, int, int] | None = None,
-    seed: int = 0,
-    unsafe: bool = False,
     use_annotations: bool = True,
+    unsafe: bool = False,
+    custom_objects: Path | None = None,
     progress: ExplainProgress | None = None,
     session: ExplainSession | None = None,
-    custom_objects: Path | None = None,
 ) -> ExplainReport:
     """Explain every model on `image` and write overlays, maps, a figure and explain.json.
 
     `models` is a folder (the three reference models) or {name: path or keras.Model}.
-    A model that fails to load is listed in `failures` and the others go on; if none
-    can be explained, HemifaceError. An image inside a `hemiface synth` data set brings
-    its ground truth (labels.csv): the mask (unless `mask` is given), the true label and
-    the landmarks' midline (unless `face_box` is given); `use_annotations=False` ignores it.
-    Pass one `ExplainSession` to several calls to load and trace each model only once.
-    `custom_objects` names a trusted Python file that defines the models' custom layers.
+    `settings` (default: `ExplainSettings()`) says what is computed for each model; it was
+    checked when it was made. A model that fails to load is listed in `failures` and the
+    others go on; if none can be explained, HemifaceError. An image inside a `hemiface
+    synth` data set brings its ground truth (labels.csv): the mask (unless `mask` is
+    given), the true label and the landmarks' midline (unless `face_box` is given);
+    `use_annotations=False` ignores it. Pass one `ExplainSession` to several calls to load
+    and trace each model only once. `custom_objects` names a trusted Python file that
+    defines the models' custom layers.
     """
     started = time.perf_counter()
-    settings = ExplainSettings(
-        steps, rule, baseline, baseline_samples, target, smooth, smooth_sigma, batch_size,
-        sanity, sanity_top_layers, deletion, seed,
-    )  # fmt: skip
-    check_rule(rule)
-    check_baseline(baseline, baseline_samples)
-    if smooth < 0 or smooth_sigma < 0:
-        raise HemifaceError(
-            f"--smooth and --smooth-sigma must be >= 0, got {smooth}, {smooth_sigma}"
-        )
-    if steps != "auto" and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise HemifaceError(f"steps must be a positive whole number or 'auto', got {steps!r}")
-    if sanity_top_layers is not None and sanity_top_layers < 1:
-        raise HemifaceError(f"--sanity-top-layers must be at least 1, got {sanity_top_layers}")
-    if target not in (None, "Left", "Right"):
-        raise HemifaceError(f"--target must be Left or Right, got {target!r}")
-    if batch_size < 1:
-        raise HemifaceError(f"--batch-size must be at least 1, got {batch_size}")
+    settings = settings if settings is not None else ExplainSettings()
     image = Path(image)
     rgb = read_image(image)
     annotation = find_annotation(image) if use_annotations else None

@@ -6,10 +6,11 @@ TensorFlow is imported only inside the command, after `require_tensorflow`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from hemiface.explain.settings import Baseline, ExplainSettings, Label, Rule
 from hemiface.runtime.errors import HemifaceError, require_matplotlib, require_tensorflow
 
 if TYPE_CHECKING:
@@ -17,19 +18,17 @@ if TYPE_CHECKING:
 
     from hemiface.explain.api import ExplainReport
 
-RULE_NAMES = "trapezoid, riemann_left, riemann_right, riemann_middle, gauss_legendre"
+RULE_NAMES = ", ".join(rule.value for rule in Rule)
 
 
 def _parse_steps(value: str) -> int | str:
+    """The text of --steps as a number or "auto"; its range is checked by the settings."""
     if value == "auto":
         return "auto"
     try:
-        steps = int(value)
+        return int(value)
     except ValueError:
         raise HemifaceError(f"--steps must be a whole number or 'auto', got {value!r}") from None
-    if steps < 1:
-        raise HemifaceError(f"--steps must be at least 1, got {steps}")
-    return steps
 
 
 def _parse_face_box(value: str | None) -> tuple[int, int, int, int] | None:
@@ -48,65 +47,106 @@ def _percent(value: float | None) -> str:
 
 
 def explain(
-    image: Path = typer.Argument(..., help="Image file to explain (JPEG, PNG, ...)."),
-    models: Path = typer.Option(
-        ...,
-        "--models",
-        help="Folder with the Keras models (mobilenetv2_base_model, mobilenetv2_finetuned_model,"
-        " cnn_stroke_model as .h5/.keras/SavedModel); without those names, every model in it.",
+    image: Annotated[Path, typer.Argument(help="Image file to explain (JPEG, PNG, ...).")],
+    models: Annotated[
+        Path,
+        typer.Option(
+            "--models",
+            help="Folder with the Keras models (mobilenetv2_base_model, "
+            "mobilenetv2_finetuned_model, cnn_stroke_model as .h5/.keras/SavedModel); without "
+            "those names, every model in it.",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the outputs.")] = Path(
+        "explain-out"
     ),
-    out: Path = typer.Option(Path("explain-out"), "--out", help="Folder for the outputs."),
-    steps: str = typer.Option(
-        "64", "--steps", help="Path steps, or 'auto': double from 32 until completeness < 5%."
-    ),
-    rule: str = typer.Option("trapezoid", "--rule", help=f"Integration rule: {RULE_NAMES}."),
-    baseline: str = typer.Option(
-        "black", "--baseline", help="Baseline: black, white, blur or noise (uniform)."
-    ),
-    baseline_samples: int = typer.Option(
-        1, "--baseline-samples", help="Noise baselines to average (expected-gradients style)."
-    ),
-    target: str | None = typer.Option(
-        None, "--target", help="Class to explain, Left or Right (default: the predicted one)."
-    ),
-    smooth: int = typer.Option(0, "--smooth", help="SmoothGrad samples over IG (0 = off)."),
-    smooth_sigma: float = typer.Option(
-        0.15, "--smooth-sigma", help="SmoothGrad noise sigma as a fraction of the input range."
-    ),
-    batch_size: int = typer.Option(
-        8, "--batch-size", help="Path images per gradient batch; bounds the memory."
-    ),
-    mask: Path | None = typer.Option(
-        None, "--mask", help="Ground-truth lesion mask PNG (same size as the image)."
-    ),
-    sanity: bool = typer.Option(
-        False, "--sanity", help="Randomize each model's weights; Spearman of the maps."
-    ),
-    sanity_top_layers: int | None = typer.Option(
-        None, "--sanity-top-layers", help="Randomize only the top N weighted layers (default all)."
-    ),
-    deletion: bool = typer.Option(
-        False, "--deletion", help="Deletion curve and its area, against random order."
-    ),
-    face_box: str | None = typer.Option(
-        None, "--face-box", help="X,Y,W,H of the face in image pixels (sets the midline)."
-    ),
-    seed: int = typer.Option(0, "--seed", help="Seed for noise baselines, SmoothGrad, sanity."),
-    no_annotations: bool = typer.Option(
-        False,
-        "--no-annotations",
-        help="Ignore the labels.csv of a synthetic data set the image belongs to (its mask,"
-        " true label and landmarks are used by default).",
-    ),
-    unsafe: bool = typer.Option(
-        False, "--unsafe", help="Allow Lambda layers (their code runs on load; trusted files only)."
-    ),
-    custom_objects: Path | None = typer.Option(
-        None,
-        "--custom-objects",
-        help="Python file that defines (and may register) the models' custom layers; it is "
-        "imported, so its code runs: trusted files only.",
-    ),
+    steps: Annotated[
+        str,
+        typer.Option(
+            "--steps", help="Path steps, or 'auto': double from 32 until completeness < 5%."
+        ),
+    ] = "64",
+    rule: Annotated[
+        Rule, typer.Option("--rule", help=f"Integration rule: {RULE_NAMES}.")
+    ] = Rule.trapezoid,
+    baseline: Annotated[
+        Baseline,
+        typer.Option("--baseline", help="Baseline: black, white, blur or noise (uniform)."),
+    ] = Baseline.black,
+    baseline_samples: Annotated[
+        int,
+        typer.Option(
+            "--baseline-samples", help="Noise baselines to average (expected-gradients style)."
+        ),
+    ] = 1,
+    target: Annotated[
+        Label | None,
+        typer.Option(
+            "--target", help="Class to explain, Left or Right (default: the predicted one)."
+        ),
+    ] = None,
+    smooth: Annotated[
+        int, typer.Option("--smooth", help="SmoothGrad samples over IG (0 = off).")
+    ] = 0,
+    smooth_sigma: Annotated[
+        float,
+        typer.Option(
+            "--smooth-sigma", help="SmoothGrad noise sigma as a fraction of the input range."
+        ),
+    ] = 0.15,
+    batch_size: Annotated[
+        int,
+        typer.Option("--batch-size", help="Path images per gradient batch; bounds the memory."),
+    ] = 8,
+    mask: Annotated[
+        Path | None,
+        typer.Option("--mask", help="Ground-truth lesion mask PNG (same size as the image)."),
+    ] = None,
+    sanity: Annotated[
+        bool,
+        typer.Option("--sanity", help="Randomize each model's weights; Spearman of the maps."),
+    ] = False,
+    sanity_top_layers: Annotated[
+        int | None,
+        typer.Option(
+            "--sanity-top-layers",
+            help="Randomize only the top N weighted layers (default all).",
+        ),
+    ] = None,
+    deletion: Annotated[
+        bool,
+        typer.Option("--deletion", help="Deletion curve and its area, against random order."),
+    ] = False,
+    face_box: Annotated[
+        str | None,
+        typer.Option("--face-box", help="X,Y,W,H of the face in image pixels (sets the midline)."),
+    ] = None,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed for noise baselines, SmoothGrad, sanity.")
+    ] = 0,
+    no_annotations: Annotated[
+        bool,
+        typer.Option(
+            "--no-annotations",
+            help="Ignore the labels.csv of a synthetic data set the image belongs to (its "
+            "mask, true label and landmarks are used by default).",
+        ),
+    ] = False,
+    unsafe: Annotated[
+        bool,
+        typer.Option(
+            "--unsafe",
+            help="Allow Lambda layers (their code runs on load; trusted files only).",
+        ),
+    ] = False,
+    custom_objects: Annotated[
+        Path | None,
+        typer.Option(
+            "--custom-objects",
+            help="Python file that defines (and may register) the models' custom layers; it "
+            "is imported, so its code runs: trusted files only.",
+        ),
+    ] = None,
 ) -> None:
     """Integrated Gradients of each model on IMAGE: overlays, a comparison figure, explain.json."""
     require_tensorflow("explain")
@@ -118,9 +158,24 @@ def explain(
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from hemiface.explain.api import NOTICE, explain_image
+    from hemiface.core.domain import NOTICE
+    from hemiface.explain.api import explain_image
 
-    parsed_steps = _parse_steps(steps)
+    settings = ExplainSettings(
+        steps=_parse_steps(steps),
+        rule=rule.value,
+        baseline=baseline.value,
+        baseline_samples=baseline_samples,
+        target=target.value if target is not None else None,
+        smooth=smooth,
+        smooth_sigma=smooth_sigma,
+        batch_size=batch_size,
+        sanity=sanity,
+        sanity_top_layers=sanity_top_layers,
+        deletion=deletion,
+        seed=seed,
+    )
+    box = _parse_face_box(face_box)
     console = Console()
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     bar = Progress(
@@ -148,23 +203,12 @@ def explain(
             image,
             models,
             out,
-            steps=parsed_steps,
-            rule=rule,
-            baseline=baseline,
-            baseline_samples=baseline_samples,
-            target=target,
-            smooth=smooth,
-            smooth_sigma=smooth_sigma,
-            batch_size=batch_size,
+            settings,
             mask=mask,
-            sanity=sanity,
-            sanity_top_layers=sanity_top_layers,
-            deletion=deletion,
-            face_box=_parse_face_box(face_box),
-            seed=seed,
+            face_box=box,
+            use_annotations=not no_annotations,
             unsafe=unsafe,
             custom_objects=custom_objects,
-            use_annotations=not no_annotations,
             progress=progress,
         )
     finally:

@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 
 from hemiface.core.errors import one_line
-from hemiface.explain.integrated_gradients import Attribution, ProgressFn, integrated_gradients
+from hemiface.explain.integrated_gradients import Attribution, ProgressFn
 from hemiface.explain.metrics import magnitude_map, signed_map, spearman
 from hemiface.explain.scorer import ModelScorer, Target
+from hemiface.explain.settings import IGSettings
 from hemiface.runtime.errors import HemifaceError
 
 
@@ -57,19 +58,16 @@ def sanity_check(
     baselines: np.ndarray,
     target: Target,
     reference: Attribution,
+    ig: IGSettings,
     top_layers: int | None = None,
     seed: int = 0,
-    steps: int | str = 64,
-    rule: str = "trapezoid",
-    batch_size: int = 8,
     progress: ProgressFn | None = None,
 ) -> dict:
-    """Spearman correlation between `reference` and the same IG on a randomized model."""
+    """Spearman correlation between `reference` and IG with the same settings `ig` on a
+    randomized model."""
     randomized = randomize_model(model, top_layers, seed)
     scorer = ModelScorer(randomized, f"{model.name} (randomized)")
-    random_attr = integrated_gradients(
-        scorer, x, baselines, target, steps, rule, batch_size, progress
-    )
+    random_attr = ig.attribute(scorer, x, baselines, target, progress)
     return {
         "randomized": "all layers" if top_layers is None else f"top {top_layers} layers",
         "randomized_layers": len(layers_with_weights(model))

@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from hemiface.explain.integrated_gradients import (
-    Attribution,
-    ProgressFn,
-    completeness_error,
-    integrated_gradients,
-)
+from hemiface.explain.integrated_gradients import Attribution, ProgressFn, completeness_error
 from hemiface.explain.scorer import ModelScorer, Target
+from hemiface.explain.settings import IGSettings
 from hemiface.runtime.errors import HemifaceError
 
 DEFAULT_SIGMA = 0.15  # fraction of the input range; the SmoothGrad paper's 10-20 % band
@@ -27,16 +23,14 @@ def smooth_integrated_gradients(
     x: np.ndarray,
     baselines: np.ndarray,
     target: Target,
+    ig: IGSettings,
     samples: int,
     sigma: float = DEFAULT_SIGMA,
     value_range: float = 1.0,
     seed: int = 0,
-    steps: int | str = 64,
-    rule: str = "trapezoid",
-    batch_size: int = 8,
     progress: ProgressFn | None = None,
 ) -> Attribution:
-    """IG averaged over `samples` noisy copies of x."""
+    """IG with settings `ig`, averaged over `samples` noisy copies of x."""
     if samples < 1:
         raise HemifaceError(f"--smooth needs at least 1 sample, got {samples}")
     if sigma < 0:
@@ -46,11 +40,7 @@ def smooth_integrated_gradients(
     runs = []
     for _ in range(samples):
         noise = rng.normal(0.0, sigma * value_range, size=x.shape).astype(np.float32)
-        runs.append(
-            integrated_gradients(
-                scorer, x + noise, baselines, target, steps, rule, batch_size, progress
-            )
-        )
+        runs.append(ig.attribute(scorer, x + noise, baselines, target, progress))
     attributions = np.mean([run.attributions.astype(np.float64) for run in runs], axis=0)
     score_input = float(np.mean([run.score_input for run in runs]))
     score_baseline = runs[0].score_baseline
@@ -64,7 +54,7 @@ def smooth_integrated_gradients(
         sum_attributions=total,
         completeness_error=error,
         steps=max(run.steps for run in runs),
-        rule=rule,
+        rule=ig.rule,
         gradient_evaluations=sum(run.gradient_evaluations for run in runs),
         converged=all(run.converged for run in runs),
     )

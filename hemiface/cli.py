@@ -23,8 +23,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from hemiface.core.domain import NOTICE
-from hemiface.core.errors import one_line
+from hemiface.core.errors import one_line, shorten
 from hemiface.runtime.errors import HemifaceError
+
+try:
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # older Typer releases use click itself
+    import click.exceptions as click_exceptions  # type: ignore[no-redef, import-not-found]
 
 COMMAND_MODULES = (
     "hemiface.synth.cli",
@@ -177,12 +182,24 @@ def main() -> None:
             err.print(f"[bold red]error:[/] {escape(problem)}", markup=True)
         sys.exit(2)
     try:
-        app()
+        code = app(standalone_mode=False)
     except HemifaceError as exc:
         # One line a problem: an error about several files (say, convert) has one each.
         for line in str(exc).splitlines() or [""]:
             err.print(f"[bold red]error:[/] {escape(line)}", markup=True)
         sys.exit(exc.exit_code)
+    except click_exceptions.ClickException as exc:
+        # A bad option or value (an unknown choice, a missing option): one line too. A
+        # command run without arguments has printed its help already.
+        if type(exc).__name__ != "NoArgsIsHelpError":
+            context = getattr(exc, "ctx", None)
+            hint = f" (see {context.command_path} --help)" if context is not None else ""
+            message = shorten(exc.format_message())
+            err.print(f"[bold red]error:[/] {escape(message)}{escape(hint)}", markup=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:  # typer._click.exceptions has no Abort
+        err.print("Aborted!")
+        sys.exit(1)
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
@@ -194,3 +211,4 @@ def main() -> None:
             "(set HEMIFACE_DEBUG=1 for the traceback)"
         )
         sys.exit(3)
+    sys.exit(code if isinstance(code, int) else 0)

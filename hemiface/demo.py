@@ -201,7 +201,7 @@ def _stage_runtime(ctx: DemoContext) -> dict[str, Any]:
     from hemiface.runtime.detectors import open_detector
     from hemiface.runtime.modelset import load_model_set
     from hemiface.runtime.overlay import draw_figure
-    from hemiface.runtime.pipeline import run_stream
+    from hemiface.runtime.pipeline import StreamSettings, run_stream
     from hemiface.runtime.sources import VideoFileSource
     from hemiface.synth.video import label_accuracy, write_face_video
 
@@ -232,10 +232,10 @@ def _stage_runtime(ctx: DemoContext) -> dict[str, Any]:
         ctx.progress("live loop on the video", len(frames), len(truth))
 
     detector = open_detector(ctx.modelset)  # BlazeFace when the set carries it, else Haar
+    settings = StreamSettings(crop="face", record=folder / "annotated.mp4")
     stats = run_stream(
-        VideoFileSource(video), model_set, crop="face", record=folder / "annotated.mp4",
-        on_result=on_result, detector=detector,
-    )  # fmt: skip
+        VideoFileSource(video), model_set, settings, on_result=on_result, detector=detector
+    )
     (folder / "stream.jsonl").write_text("\n".join(json.dumps(f) for f in frames) + "\n")
     predicted = [f["ensemble"]["label"] if f.get("ensemble") else None for f in frames]
     per_model = {
@@ -270,7 +270,7 @@ def _stage_runtime(ctx: DemoContext) -> dict[str, Any]:
 
 
 def _stage_explain(ctx: DemoContext) -> dict[str, Any]:
-    from hemiface.explain.api import ExplainSession, explain_image
+    from hemiface.explain.api import ExplainSession, ExplainSettings, explain_image
 
     outputs: dict[str, Any] = {}
     session = ExplainSession()  # load and trace each model once for both images
@@ -278,7 +278,9 @@ def _stage_explain(ctx: DemoContext) -> dict[str, Any]:
     for index, (image, truth) in enumerate(images):
         folder = ctx.out / "explain" / truth.lower()
         ctx.progress(f"explaining a {truth} test image", index, len(images))
-        report = explain_image(image, ctx.models, folder, steps="auto", session=session)
+        report = explain_image(
+            image, ctx.models, folder, ExplainSettings(steps="auto"), session=session
+        )
         outputs[truth] = {
             "image": str(image),
             "figure": report.files.get("comparison"),

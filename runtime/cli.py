@@ -1,11 +1,19 @@
-"""`hemiface predict` (image files) and `hemiface run` (camera or video): no TensorFlow."""
+"""`hemiface predict` (image files) and `hemiface run` (camera or video): no TensorFlow.
+
+The options the two commands share are defined once in options.py and read into one
+`ModelSetOptions`; `run` turns the rest into one `StreamSettings` for the live loop. This
+module is imported for `hemiface --help`, so numpy and OpenCV are imported inside the
+commands.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,29 +22,37 @@ from rich.table import Table
 from rich.text import Text
 
 from hemiface.runtime.errors import HemifaceError
-
-FORMAT_HELP = "float32, float16, dynamic or int8; default: the fastest verified, per manifest."
-DETECTOR_HELP = (
-    "Face detector for --crop face: blazeface or haar; default: blazeface when the model set "
-    "carries it, else haar."
+from hemiface.runtime.options import (
+    DEFAULT_MARGIN,
+    BackendOption,
+    Concurrency,
+    Crop,
+    DetectorOption,
+    FormatOption,
+    FuseOption,
+    LevelOption,
+    MarginOption,
+    ModelSetOptions,
+    ModelsOption,
+    OnlyOption,
+    ThreadsOption,
 )
-LEVEL_HELP = "Turn the face crop so the eyes are level (BlazeFace keypoints); never mirrors."
-FUSE_HELP = (
-    "Run models that share a trunk through their fused artifact when the set has one that "
-    "passed (--no-fuse: each model's own artifact)."
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import numpy as np
+
+    from hemiface.runtime.modelset import ModelSet
+    from hemiface.runtime.sources import FrameSource
+
+CONCURRENCY_HELP = (
+    "How the cores are used: sequential, models (interpreters at once), overlap (the next "
+    "frame's face step beside this frame's models), both; auto measures them at start and "
+    "keeps the fastest."
 )
 HAAR_EVERY = 3  # the Haar cascade costs ~10-16 ms: detect every third frame, track between
 WINDOW = "hemiface (q or Esc quits)"
-
-
-def _split_only(only: str | None) -> list[str] | None:
-    return [name.strip() for name in only.split(",") if name.strip()] if only else None
-
-
-def _check_crop(crop: str) -> str:
-    if crop not in ("none", "face", "center"):
-        raise HemifaceError(f"--crop must be none, face or center (got {crop!r})")
-    return crop
 
 
 def _figure_path(figure: Path, index: int, image: Path, many: bool) -> Path:
@@ -57,47 +73,43 @@ def _check_figure_option(figure: Path) -> None:
         )
 
 
-def _check_common(threads: int | None, margin: float) -> None:
-    from hemiface.runtime.modelset import MAX_THREADS
-
-    if threads is not None and not 1 <= threads <= MAX_THREADS:
-        raise HemifaceError(f"--threads must be 1 to {MAX_THREADS} (got {threads})")
-    if not 0.0 <= margin <= 2.0:
-        raise HemifaceError(f"--margin must be between 0 and 2, a share of the face box ({margin})")
-
-
 def predict(
-    inputs: list[Path] = typer.Argument(..., help="Image files and/or folders of images."),
-    models: Path = typer.Option(..., "--models", "-m", help="Model-set folder (hemiface.json)."),
-    fmt: str | None = typer.Option(None, "--format", "-f", help=FORMAT_HELP),
-    only: str | None = typer.Option(None, "--only", help="Comma-separated model names to run."),
-    crop: str = typer.Option("none", "--crop", help="none (as the notebook), face or center."),
-    margin: float = typer.Option(0.25, "--margin", help="Face-crop margin, share of the box."),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object per image on stdout."),
-    figure: Path | None = typer.Option(
-        None, "--figure", help="PNG with one title line per model (several images: numbered)."
-    ),
-    backend: str | None = typer.Option(None, "--backend", help="ai-edge-litert, tflite-runtime."),
-    threads: int | None = typer.Option(None, "--threads", help="Interpreter threads."),
-    detector: str | None = typer.Option(None, "--detector", help=DETECTOR_HELP),
-    level: bool = typer.Option(True, "--level/--no-level", help=LEVEL_HELP),
-    fuse: bool = typer.Option(True, "--fuse/--no-fuse", help=FUSE_HELP),
+    inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders of images.")],
+    models: ModelsOption,
+    fmt: FormatOption = None,
+    only: OnlyOption = None,
+    crop: Annotated[
+        Crop, typer.Option("--crop", help="none (as the notebook), face or center.")
+    ] = Crop.none,
+    margin: MarginOption = DEFAULT_MARGIN,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per image on stdout.")
+    ] = False,
+    figure: Annotated[
+        Path | None,
+        typer.Option(
+            "--figure", help="PNG with one title line per model (several images: numbered)."
+        ),
+    ] = None,
+    backend: BackendOption = None,
+    threads: ThreadsOption = None,
+    detector: DetectorOption = None,
+    level: LevelOption = True,
+    fuse: FuseOption = True,
 ) -> None:
     """Run every model of a set on image files: per-model label, P(Right), ensemble."""
     from hemiface.runtime.batch import expand_inputs, predict_files
-    from hemiface.runtime.detectors import check_detector_choice, open_detector
     from hemiface.runtime.images import write_image
-    from hemiface.runtime.modelset import load_model_set
     from hemiface.runtime.outputs import InputFiles, check_output
     from hemiface.runtime.overlay import draw_figure
 
-    check_detector_choice(detector)
-    _check_common(threads, margin)
-    crop = _check_crop(crop)
+    options = ModelSetOptions.from_options(
+        models, fmt, only, backend, threads, fuse, detector, margin, level
+    )
     if figure is not None:
         _check_figure_option(figure)
-    model_set = load_model_set(models, fmt, _split_only(only), backend, threads, fuse)
-    finder = open_detector(models, detector, backend) if crop == "face" else None
+    model_set = options.open()
+    finder = options.open_detector() if crop is Crop.face else None
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     if not as_json:
@@ -112,7 +124,15 @@ def predict(
         protected = InputFiles(path for path, problem in expand_inputs(inputs) if not problem)
         protected.add_model_set(models)
     failures = 0
-    results = predict_files(inputs, model_set, crop, margin, figure is not None, finder, level)
+    results = predict_files(
+        inputs,
+        model_set,
+        crop=crop.value,
+        margin=options.margin,
+        keep_images=figure is not None,
+        detector=finder,
+        level=options.level,
+    )
     many = len(inputs) > 1 or any(Path(p).is_dir() for p in inputs)
     for index, result in enumerate(results):
         if result.failed:
@@ -175,47 +195,59 @@ def _print_table(out: Console, result: object) -> None:
 
 
 def run(
-    models: Path = typer.Option(..., "--models", "-m", help="Model-set folder (hemiface.json)."),
-    camera: int | None = typer.Option(None, "--camera", help="OpenCV camera index, e.g. 0."),
-    video: Path | None = typer.Option(None, "--video", help="A video file: every frame, in order."),
-    picamera: bool = typer.Option(False, "--picamera", help="The Pi CSI camera via Picamera2."),
-    headless: bool = typer.Option(False, "--headless", help="No window; JSON lines on stdout."),
-    record: Path | None = typer.Option(None, "--record", help="Write the annotated video (.mp4)."),
-    max_frames: int | None = typer.Option(None, "--max-frames", help="Stop after N frames."),
-    every: int | None = typer.Option(
-        None,
-        "--every",
-        help=f"Detect the face every N frames, track between; default 1 with blazeface, "
-        f"{HAAR_EVERY} with haar.",
-    ),
-    smooth: float = typer.Option(0.5, "--smooth", help="EMA weight of the past, 0 (off) to <1."),
-    mirror: bool = typer.Option(False, "--mirror", help="Mirror the preview, not the models."),
-    crop: str = typer.Option("face", "--crop", help="face, center or none."),
-    margin: float = typer.Option(0.25, "--margin", help="Face-crop margin, share of the box."),
-    fmt: str | None = typer.Option(None, "--format", "-f", help=FORMAT_HELP),
-    only: str | None = typer.Option(None, "--only", help="Comma-separated model names to run."),
-    backend: str | None = typer.Option(None, "--backend", help="ai-edge-litert, tflite-runtime."),
-    threads: int | None = typer.Option(None, "--threads", help="Interpreter threads."),
-    width: int = typer.Option(640, "--width", help="Camera frame width."),
-    height: int = typer.Option(480, "--height", help="Camera frame height."),
-    detector: str | None = typer.Option(None, "--detector", help=DETECTOR_HELP),
-    level: bool = typer.Option(True, "--level/--no-level", help=LEVEL_HELP),
-    fuse: bool = typer.Option(True, "--fuse/--no-fuse", help=FUSE_HELP),
-    concurrency: str = typer.Option(
-        "auto",
-        "--concurrency",
-        help="How the cores are used: sequential, models (interpreters at once), overlap (the "
-        "next frame's face step beside this frame's models), both; auto measures them at "
-        "start and keeps the fastest.",
-    ),
+    models: ModelsOption,
+    camera: Annotated[
+        int | None, typer.Option("--camera", help="OpenCV camera index, e.g. 0.")
+    ] = None,
+    video: Annotated[
+        Path | None, typer.Option("--video", help="A video file: every frame, in order.")
+    ] = None,
+    picamera: Annotated[
+        bool, typer.Option("--picamera", help="The Pi CSI camera via Picamera2.")
+    ] = False,
+    headless: Annotated[
+        bool, typer.Option("--headless", help="No window; JSON lines on stdout.")
+    ] = False,
+    record: Annotated[
+        Path | None, typer.Option("--record", help="Write the annotated video (.mp4).")
+    ] = None,
+    max_frames: Annotated[
+        int | None, typer.Option("--max-frames", help="Stop after N frames.")
+    ] = None,
+    every: Annotated[
+        int | None,
+        typer.Option(
+            "--every",
+            help=f"Detect the face every N frames, track between; default 1 with blazeface, "
+            f"{HAAR_EVERY} with haar.",
+        ),
+    ] = None,
+    smooth: Annotated[
+        float, typer.Option("--smooth", help="EMA weight of the past, 0 (off) to <1.")
+    ] = 0.5,
+    mirror: Annotated[
+        bool, typer.Option("--mirror", help="Mirror the preview, not the models.")
+    ] = False,
+    crop: Annotated[Crop, typer.Option("--crop", help="face, center or none.")] = Crop.face,
+    margin: MarginOption = DEFAULT_MARGIN,
+    fmt: FormatOption = None,
+    only: OnlyOption = None,
+    backend: BackendOption = None,
+    threads: ThreadsOption = None,
+    width: Annotated[int, typer.Option("--width", help="Camera frame width.")] = 640,
+    height: Annotated[int, typer.Option("--height", help="Camera frame height.")] = 480,
+    detector: DetectorOption = None,
+    level: LevelOption = True,
+    fuse: FuseOption = True,
+    concurrency: Annotated[
+        Concurrency, typer.Option("--concurrency", help=CONCURRENCY_HELP)
+    ] = Concurrency.auto,
 ) -> None:
     """The live loop: face crop, every model, smoothed ensemble, overlay (q/Esc quits)."""
     from hemiface.runtime.backends import default_num_threads
-    from hemiface.runtime.detectors import check_detector_choice, open_detector
-    from hemiface.runtime.live import CHOICES, Candidate, choose_live_mode
-    from hemiface.runtime.modelset import ModelSet, load_model_set
+    from hemiface.runtime.live import Candidate, choose_live_mode
     from hemiface.runtime.outputs import InputFiles, check_output
-    from hemiface.runtime.pipeline import FOURCC_BY_SUFFIX, run_stream
+    from hemiface.runtime.pipeline import FOURCC_BY_SUFFIX, StreamSettings, run_stream
     from hemiface.runtime.sources import CameraSource, PicameraSource, VideoFileSource
     from hemiface.runtime.stopping import stop_signals
 
@@ -224,23 +256,28 @@ def run(
         raise HemifaceError("give exactly one of --camera N, --video FILE, --picamera")
     if camera is not None and camera < 0:
         raise HemifaceError(f"--camera must be a camera index, 0 or more (got {camera})")
-    if (every is not None and every < 1) or not 0.0 <= smooth < 1.0:
-        raise HemifaceError("--every must be >= 1 and --smooth in [0, 1)")
-    if max_frames is not None and max_frames < 1:
-        raise HemifaceError(f"--max-frames must be 1 or more (got {max_frames})")
     if not (16 <= width <= 8192 and 16 <= height <= 8192):
         raise HemifaceError(f"--width and --height must be 16 to 8192 pixels ({width}x{height})")
-    check_detector_choice(detector)
-    _check_common(threads, margin)
-    crop = _check_crop(crop)
-    if concurrency not in CHOICES:
-        raise HemifaceError(f"--concurrency must be one of {', '.join(CHOICES)}")
+    options = ModelSetOptions.from_options(
+        models, fmt, only, backend, threads, fuse, detector, margin, level
+    )
+    settings = StreamSettings(  # every: without --every, set below by the detector
+        crop=crop.value,
+        every=every if every is not None else 1,
+        smooth=smooth,
+        mirror=mirror,
+        record=record,
+        max_frames=max_frames,
+        margin=options.margin,
+        level=options.level,
+    )
     if record is not None:
         if record.suffix.lower() not in FOURCC_BY_SUFFIX:
             raise HemifaceError(f"{record}: --record writes .mp4 (mp4v), .avi or .mkv (MJPG)")
         inputs = InputFiles([video] if video is not None else [])
         inputs.add_model_set(models)
         check_output(record, inputs, "--record")
+    source: FrameSource
     if video is not None:
         source = VideoFileSource(video)
     elif picamera:
@@ -248,23 +285,23 @@ def run(
     else:
         source = CameraSource(camera or 0, width, height)
     show = None if headless else _window()
-    finder = open_detector(models, detector, backend) if crop == "face" else None
+    finder = options.open_detector() if crop is Crop.face else None
 
     def open_set(candidate: Candidate) -> ModelSet:
-        return load_model_set(
-            models, fmt, _split_only(only), backend, candidate.threads, fuse, candidate.concurrency
-        )
+        return options.open(candidate.threads, candidate.concurrency)
 
     plan, model_set = choose_live_mode(
         open_set,
-        finder if crop == "face" else None,
+        finder,
         (width, height),
-        concurrency,
+        concurrency.value,
         default_num_threads(),
-        threads,
+        options.threads,
     )
     if every is None:
         every = HAAR_EVERY if finder is not None and finder.name == "haar" else 1
+    # The measured live mode and the detector's own default complete the settings.
+    settings = dataclasses.replace(settings, every=every, overlap=plan.candidate.overlap)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     err.print(
         f"{source.name}: models {', '.join(model_set.titles)}, format {model_set.format} "
@@ -286,18 +323,10 @@ def run(
             stats = run_stream(
                 source,
                 model_set,
-                crop=crop,
-                every=every,
-                smooth=smooth,
-                mirror=mirror,
-                record=record,
-                max_frames=max_frames,
+                settings,
+                detector=finder,
                 on_result=emit if headless else None,
                 show=show,
-                margin=margin,
-                detector=finder,
-                level=level,
-                overlap=plan.candidate.overlap,
             )
         finally:
             model_set.close()
@@ -332,7 +361,7 @@ def _silence_stdout() -> None:
         pass
 
 
-def _window() -> object:
+def _window() -> Callable[[np.ndarray], bool]:
     import cv2
 
     # Without a display, OpenCV's Qt backend aborts the whole process (no exception to
@@ -342,7 +371,7 @@ def _window() -> object:
     ):
         raise HemifaceError("no display to show a window on (DISPLAY is not set): use --headless")
 
-    def show(bgr: object) -> bool:
+    def show(bgr: np.ndarray) -> bool:
         try:
             cv2.imshow(WINDOW, bgr)
             key = cv2.waitKey(1) & 0xFF

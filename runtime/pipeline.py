@@ -1,7 +1,9 @@
 """The live loop as a function: frames in, face crop, every model, smoothing, results out.
 
 `run_stream` needs no window: the CLI passes `show` (imshow + key handling) when it wants
-one, tests and benchmarks pass `on_result` and read the returned `StreamStats`.
+one, tests and benchmarks pass `on_result` and read the returned `StreamStats`. What the
+loop does is one `StreamSettings`, made (and checked) once; the detector, the callbacks
+and the clock are passed beside it.
 
 The models always see the unmirrored frame; `mirror` flips only the drawn preview. The
 recording is never mirrored, so it shows the patient's sides as the models saw them.
@@ -21,6 +23,7 @@ import cv2
 import numpy as np
 
 from hemiface.runtime.align import align_face
+from hemiface.runtime.errors import HemifaceError
 from hemiface.runtime.face import DEFAULT_MARGIN, Detector, FaceBox, FaceTracker, center_crop
 from hemiface.runtime.modelset import ModelSet, SetPrediction
 from hemiface.runtime.overlay import draw_overlay
@@ -35,6 +38,42 @@ FPS_WINDOW = 30  # frames in the moving FPS estimate
 FaceStep = tuple[FaceBox | None, bool, np.ndarray | None, float, float]
 FOURCC_BY_SUFFIX = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 DEFAULT_RECORD_FPS = 30.0
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """What the live loop does with each frame; checked when made.
+
+    `crop` is one of CROPS; `every` runs the detector every N frames (tracking between);
+    `smooth` is the EMA weight of the past in [0, 1); `mirror` flips the preview only;
+    `record` writes the annotated (never mirrored) video at `record_fps` (default: the
+    source's); `margin` and `level` shape the face crop; with `overlap` the next frame's
+    face step runs beside this frame's models; a live source is reopened up to
+    `max_reconnects` times in a row, the first wait `backoff` seconds.
+    """
+
+    crop: str = "face"
+    every: int = 1
+    smooth: float = 0.0
+    mirror: bool = False
+    record: Path | None = None
+    record_fps: float | None = None
+    max_frames: int | None = None
+    margin: float = DEFAULT_MARGIN
+    level: bool = True
+    overlap: bool = False
+    max_reconnects: int = MAX_RECONNECTS
+    backoff: float = BACKOFF_S
+
+    def __post_init__(self) -> None:
+        if self.crop not in CROPS:
+            raise HemifaceError(f"--crop must be {', '.join(CROPS[:-1])} or {CROPS[-1]}")
+        if self.every < 1 or not 0.0 <= self.smooth < 1.0:
+            raise HemifaceError("--every must be >= 1 and --smooth in [0, 1)")
+        if self.max_frames is not None and self.max_frames < 1:
+            raise HemifaceError(f"--max-frames must be 1 or more (got {self.max_frames})")
+        if self.record is not None and not isinstance(self.record, Path):
+            object.__setattr__(self, "record", Path(self.record))
 
 
 @dataclass
@@ -123,7 +162,7 @@ def open_writer(path: Path, size: tuple[int, int], fps: float) -> cv2.VideoWrite
     fourcc = FOURCC_BY_SUFFIX.get(path.suffix.lower())
     if fourcc is None:
         raise SourceError(f"{path}: record to .mp4 (mp4v) or .avi (MJPG)")
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*fourcc), fps, size)
     if not writer.isOpened():
         raise SourceError(f"{path}: OpenCV cannot write {fourcc} video here")
     return writer
@@ -156,29 +195,20 @@ def _reconnect(
 def run_stream(
     source: FrameSource,
     model_set: ModelSet,
+    settings: StreamSettings | None = None,
     *,
-    crop: str = "face",
-    every: int = 1,
-    smooth: float = 0.0,
-    mirror: bool = False,
-    record: Path | None = None,
-    max_frames: int | None = None,
+    detector: Detector | None = None,
     on_result: Callable[[FrameResult], None] | None = None,
     show: Callable[[np.ndarray], bool] | None = None,
-    margin: float = DEFAULT_MARGIN,
-    detector: Detector | None = None,
-    level: bool = True,
-    max_reconnects: int = MAX_RECONNECTS,
-    backoff: float = BACKOFF_S,
-    record_fps: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
-    overlap: bool = False,
 ) -> StreamStats:
     """Run the models on every frame of `source` until it ends, `max_frames`, quit or Ctrl-C.
 
+    `settings` (default: `StreamSettings()`) says how each frame is handled; `detector`
+    finds the face for crop "face" (None: the tracker's default).
     `show(bgr) -> quit?` displays the annotated frame; `on_result` gets each FrameResult.
-    A live source that stops delivering frames is reopened with backoff up to
-    `max_reconnects` times in a row, then SourceError. Ctrl-C ends the loop cleanly
+    A live source that stops delivering frames is reopened with backoff (`sleep` waits)
+    up to `max_reconnects` times in a row, then SourceError. Ctrl-C ends the loop cleanly
     (stats.ended == "interrupted"); the recording is released in every case.
 
     With `overlap`, the next frame is read as soon as this frame's face step is done, and
@@ -186,13 +216,14 @@ def run_stream(
     models run on this one. Results still come one a frame, in order; the source still
     hands out only its newest frame, and at most one frame waits ahead.
     """
-    if crop not in CROPS:
-        raise ValueError(f"crop must be one of {', '.join(CROPS)}")
-    tracker = FaceTracker(detector, every) if crop == "face" else None
-    smoother = Smoother(smooth)
+    settings = settings if settings is not None else StreamSettings()
+    crop, max_frames = settings.crop, settings.max_frames
+    max_reconnects, backoff = settings.max_reconnects, settings.backoff
+    tracker = FaceTracker(detector, settings.every) if crop == "face" else None
+    smoother = Smoother(settings.smooth)
     thresholds = [e.threshold for e in model_set.entries]
-    stats = StreamStats(record=Path(record) if record else None)
-    stage = collections.defaultdict(float)
+    stats = StreamStats(record=settings.record)
+    stage: collections.defaultdict[str, float] = collections.defaultdict(float)
     writer: cv2.VideoWriter | None = None
     frame_times: collections.deque[float] = collections.deque(maxlen=FPS_WINDOW)
 
@@ -204,12 +235,14 @@ def run_stream(
             box, detected = tracker.update(rgb)
             region = None
             if box is not None:
-                region, rotation = align_face(rgb, box, margin, level)
+                region, rotation = align_face(rgb, box, settings.margin, settings.level)
         else:
             region = center_crop(rgb) if crop == "center" else rgb
         return box, detected, region, rotation, time.perf_counter() - started
 
-    ahead_pool = ThreadPoolExecutor(1, thread_name_prefix="hemiface-face") if overlap else None
+    ahead_pool = (
+        ThreadPoolExecutor(1, thread_name_prefix="hemiface-face") if settings.overlap else None
+    )
     ahead: tuple[np.ndarray, float, Future[FaceStep]] | None = None  # frame, read s, face step
     start = time.perf_counter()
     failures = 0
@@ -223,6 +256,7 @@ def run_stream(
         while max_frames is None or stats.frames < max_frames:
             t0 = time.perf_counter()
             step: FaceStep | None = None
+            rgb: np.ndarray | None
             if ahead is not None:
                 rgb, read_s, future = ahead
                 ahead = None
@@ -270,7 +304,9 @@ def run_stream(
                 status = "no face" if region is None else None
                 if writer is None and stats.record is not None:
                     size = (rgb.shape[1], rgb.shape[0])
-                    fps_out = record_fps or getattr(source, "fps", None) or DEFAULT_RECORD_FPS
+                    fps_out = (
+                        settings.record_fps or getattr(source, "fps", None) or DEFAULT_RECORD_FPS
+                    )
                     writer = open_writer(stats.record, size, fps_out)
                 if writer is not None:
                     annotated = draw_overlay(
@@ -283,7 +319,7 @@ def run_stream(
                         prediction,
                         box,
                         fps=fps,
-                        mirror=mirror,
+                        mirror=settings.mirror,
                         status=status,
                         thresholds=thresholds,
                     )

@@ -74,6 +74,12 @@ class ModelResult:
         self.metrics = metrics
         self.first_test_predictions = [float(v) for v in np.asarray(p).reshape(-1)[:RELOAD_SAMPLE]]
 
+    def record_training(self, tracker: _Epochs, started: float, images: int) -> None:
+        """What a fit that began at perf_counter() `started` ran, on `images` images."""
+        self.train_time_s = time.perf_counter() - started
+        self.epochs, self.best_epoch = tracker.ran, tracker.best_epoch
+        self.val_accuracy, self.train_images = tracker.best[0], images
+
 
 @dataclass
 class TrainReport:
@@ -317,9 +323,7 @@ def _train_mobilenets(sets: dict[str, ImageSet], out: Path, weights: str, cfg: T
         tracker = _fit(head, (vectors["train"], y_train), (vectors["val"], val[1]),
                        cfg.head_epochs, cfg.head_learning_rate, cfg, "train Base",
                        progress)  # fmt: skip
-        result.train_time_s = time.perf_counter() - started
-        result.epochs, result.best_epoch = tracker.ran, tracker.best_epoch
-        result.val_accuracy, result.train_images = tracker.best[0], len(y_train)
+        result.record_training(tracker, started, len(y_train))
         _save(model, base_path)
     result.trainable_params, result.total_params = _params(model)
     evaluate_now(result)
@@ -330,9 +334,7 @@ def _train_mobilenets(sets: dict[str, ImageSet], out: Path, weights: str, cfg: T
         started = time.perf_counter()
         tracker = _fit(upper, (x_train, y_train), val, recipe.epochs,
                        recipe.learning_rate, cfg, "train Fine-tuned", progress)  # fmt: skip
-        result.train_time_s = time.perf_counter() - started
-        result.epochs, result.best_epoch = tracker.ran, tracker.best_epoch
-        result.val_accuracy, result.train_images = tracker.best[0], len(y_train)
+        result.record_training(tracker, started, len(y_train))
         _save(model, tuned_path)
     result.trainable_params, result.total_params = _params(model)
     evaluate_now(result)
@@ -356,9 +358,7 @@ def _train_cnn(sets: dict[str, ImageSet], out: Path, cfg: TrainConfig, reuse: bo
         batches = _FlipAndSwap(train.images, train.labels, cfg.batch_size, cfg.seed)
         tracker = _fit(model, batches, val, cfg.cnn_epochs, cfg.cnn_learning_rate, cfg,
                        "train CNN", progress)  # fmt: skip
-        result.train_time_s = time.perf_counter() - started
-        result.epochs, result.best_epoch = tracker.ran, tracker.best_epoch
-        result.val_accuracy, result.train_images = tracker.best[0], len(train)
+        result.record_training(tracker, started, len(train))
         _save(model, path)
     result.trainable_params, result.total_params = _params(model)
     _end_to_end(model, sets["test"], cfg, "evaluate CNN", progress, result)

@@ -228,3 +228,13 @@ def test_bench_keras_engines_alone_without_keras_is_one_line(
     )
     assert result.exit_code != 0
     assert "--keras" in str(result.exception) and "\n" not in str(result.exception)
+
+
+def test_bench_backend_is_a_choice_and_the_invocation_names_its_value() -> None:
+    from hemiface.benchmarks.cli import _invocation
+    from hemiface.runtime.options import Backend
+
+    args = _invocation({"tflite": Path("set"), "backend": Backend.tflite_runtime, "plots": True})
+    assert args == ["bench", "--tflite", "set", "--backend", "tflite-runtime"]
+    code, output = _run(["--tflite", "set", "--out", "o", "--backend", "litert"])
+    assert code == 2 and "'--backend'" in output

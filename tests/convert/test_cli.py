@@ -214,3 +214,22 @@ def test_a_fresh_process_produces_byte_identical_artifacts(
     assert done.returncode == 0, done.stderr
     for row in json.loads(done.stdout)["rows"]:
         assert (tmp_path / row["file"]).read_bytes() == (first / row["file"]).read_bytes()
+
+
+def test_choices_are_the_converters_names_and_a_bad_one_is_one_line(tmp_path: Path):
+    from hemiface.convert import compat
+    from hemiface.convert.cli import Int8IO, Target
+    from hemiface.convert.tflite_convert import INT8_IO
+
+    assert tuple(choice.value for choice in Int8IO) == INT8_IO
+    assert tuple(choice.value for choice in Target) == tuple(compat.TARGETS)
+    for option, value in (("--int8-io", "int4"), ("--target", "tflite-runtime-1.0")):
+        done = subprocess.run(
+            [*HEMIFACE, "convert", str(tmp_path / "m.h5"), "--out", str(tmp_path / "o"),
+             option, value],
+            capture_output=True,
+            text=True,
+        )  # fmt: skip
+        assert done.returncode == 2 and len(done.stderr.splitlines()) == 1, done.stderr
+        assert done.stderr.startswith("error:") and f"'{option}'" in done.stderr
+        assert not (tmp_path / "o").exists()

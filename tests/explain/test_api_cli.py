@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from hemiface.explain.api import explain_image
+from hemiface.explain.settings import ExplainSettings
 from hemiface.runtime.errors import HemifaceError
 
 NAMES = ("mobilenetv2_base_model", "mobilenetv2_finetuned_model", "cnn_stroke_model")
@@ -60,9 +61,8 @@ def test_explain_image_writes_every_output(model_folder, face_jpeg, tmp_path):
         face_jpeg,
         model_folder,
         tmp_path / "out",
-        steps=16,
+        ExplainSettings(steps=16, deletion=True),
         mask=tmp_path / "mask.png",
-        deletion=True,
         face_box=(100, 50, 120, 150),
     )
     assert [m.title for m in report.models] == ["Base", "Fine-tuned", "CNN"]
@@ -87,10 +87,11 @@ def test_explain_image_writes_every_output(model_folder, face_jpeg, tmp_path):
 
 
 def test_target_flag_explains_the_other_class(model_folder, face_jpeg, tmp_path):
-    kwargs = dict(steps=8, models={"m": model_folder / f"{NAMES[2]}.keras"})
-    predicted = explain_image(face_jpeg, out=tmp_path / "a", **kwargs).models[0]
+    models = {"m": model_folder / f"{NAMES[2]}.keras"}
+    predicted = explain_image(face_jpeg, models, tmp_path / "a", ExplainSettings(steps=8)).models[0]
     other = "Left" if predicted.explained == "Right" else "Right"
-    flipped = explain_image(face_jpeg, out=tmp_path / "b", target=other, **kwargs).models[0]
+    flipped_settings = ExplainSettings(steps=8, target=other)
+    flipped = explain_image(face_jpeg, models, tmp_path / "b", flipped_settings).models[0]
     assert flipped.explained == other and flipped.predicted == predicted.predicted
     np.testing.assert_array_equal(flipped.attributions, -predicted.attributions)
 
@@ -143,9 +144,12 @@ def test_model_with_the_wrong_input_shape_is_reported(
 def test_bad_options_are_one_line(model_folder, face_jpeg, tmp_path, monkeypatch, capsys):
     for args, expected in [
         (("--steps", "many"), "--steps"),
-        (("--rule", "simpson"), "integration rule"),
-        (("--baseline", "grey"), "unknown baseline"),
-        (("--target", "Up"), "Left or Right"),
+        (("--steps", "0"), "steps must be a positive whole number"),
+        (("--rule", "simpson"), "'--rule'"),
+        (("--baseline", "grey"), "'--baseline'"),
+        (("--target", "Up"), "'--target'"),
+        (("--baseline-samples", "2"), "needs --baseline noise"),
+        (("--sanity-top-layers", "0"), "--sanity-top-layers"),
     ]:
         code, _, err = run_cli(
             monkeypatch, capsys, face_jpeg, "--models", model_folder, "--out", tmp_path, *args
@@ -178,9 +182,10 @@ def test_models_of_one_architecture_share_a_graph_but_not_results(
     from hemiface.runtime.preprocess import to_tensor
 
     session = ExplainSession()
-    report = explain_image(face_jpeg, model_folder, tmp_path / "out", steps=8, session=session)
+    settings = ExplainSettings(steps=8)
+    report = explain_image(face_jpeg, model_folder, tmp_path / "out", settings, session=session)
     assert len(session.loaded) == 3 and len(session.scorers) == 2  # base + fine-tuned share
-    again = explain_image(face_jpeg, model_folder, tmp_path / "again", steps=8, session=session)
+    again = explain_image(face_jpeg, model_folder, tmp_path / "again", settings, session=session)
     for first, second in zip(report.models, again.models, strict=True):
         np.testing.assert_array_equal(first.attributions, second.attributions)
     base = keras.models.load_model(model_folder / f"{NAMES[0]}.h5", compile=False)
@@ -202,7 +207,9 @@ def test_synthetic_dataset_image_brings_its_mask_and_midline(keras, tmp_path):
     generate_dataset(data, count=6, seed=1, size=64)
     row = read_labels(data)[0]
     model = tiny_model(keras, 32, 4)
-    report = explain_image(data / row.file, {"m": model}, tmp_path / "out", steps=8)
+    report = explain_image(
+        data / row.file, {"m": model}, tmp_path / "out", ExplainSettings(steps=8)
+    )
     assert report.annotation["label"] == row.label
     assert report.mask == str(data / row.mask)
     assert report.midline["source"] == "landmarks (labels.csv)"
@@ -213,6 +220,36 @@ def test_synthetic_dataset_image_brings_its_mask_and_midline(keras, tmp_path):
     assert report.midline["x_fraction"] == pytest.approx(expected)
     assert report.models[0].mask["mask_area_share"] > 0
     plain = explain_image(
-        data / row.file, {"m": model}, tmp_path / "o2", steps=8, use_annotations=False
+        data / row.file,
+        {"m": model},
+        tmp_path / "o2",
+        ExplainSettings(steps=8),
+        use_annotations=False,
     )
     assert plain.annotation is None and plain.models[0].mask is None
+
+
+def test_settings_are_checked_when_made():
+    from hemiface.core.domain import LABELS
+    from hemiface.explain.baselines import BASELINES
+    from hemiface.explain.rules import RULES
+    from hemiface.explain.settings import Baseline, IGSettings, Label, Rule
+
+    assert tuple(rule.value for rule in Rule) == RULES
+    assert tuple(baseline.value for baseline in Baseline) == BASELINES
+    assert tuple(label.value for label in Label) == LABELS
+    for bad, message in [
+        (dict(steps=0), "steps must be"),
+        (dict(steps="many"), "steps must be"),
+        (dict(rule="simpson"), "integration rule"),
+        (dict(batch_size=0), "--batch-size"),
+        (dict(baseline="grey"), "unknown baseline"),
+        (dict(baseline="black", baseline_samples=2), "needs --baseline noise"),
+        (dict(smooth=-1), "--smooth"),
+        (dict(sanity_top_layers=0), "--sanity-top-layers"),
+        (dict(target="Up"), "Left or Right"),
+    ]:
+        with pytest.raises(HemifaceError, match=message):
+            ExplainSettings(**bad)
+    settings = ExplainSettings(steps="auto", rule="gauss_legendre", batch_size=3, smooth=2)
+    assert settings.ig == IGSettings(steps="auto", rule="gauss_legendre", batch_size=3)

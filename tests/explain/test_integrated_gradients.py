@@ -135,18 +135,21 @@ def test_bad_arguments_are_refused(tiny_cnn, image):
 
 
 def test_smoothgrad_over_ig_averages_noisy_copies(tiny_cnn, image):
+    from hemiface.explain.settings import IGSettings
     from hemiface.explain.smoothgrad import smooth_integrated_gradients
 
     scorer = ModelScorer(tiny_cnn)
     baseline = make_baselines("black", image)
     target = Target("Right")
     plain = integrated_gradients(scorer, image, baseline, target, 32)
-    no_noise = smooth_integrated_gradients(scorer, image, baseline, target, 3, sigma=0.0, steps=32)
+    no_noise = smooth_integrated_gradients(
+        scorer, image, baseline, target, IGSettings(steps=32), 3, sigma=0.0
+    )
     np.testing.assert_allclose(no_noise.attributions, plain.attributions, rtol=1e-6, atol=1e-9)
-    smoothed = smooth_integrated_gradients(scorer, image, baseline, target, 4, 0.2, steps=64)
+    smoothed = smooth_integrated_gradients(scorer, image, baseline, target, IGSettings(), 4, 0.2)
     assert not np.allclose(smoothed.attributions, plain.attributions)
     assert smoothed.gradient_evaluations == 4 * 65
     # Completeness against the mean score of the noisy copies still holds.
     assert smoothed.completeness_error < 0.02
     with pytest.raises(HemifaceError, match="--smooth"):
-        smooth_integrated_gradients(scorer, image, baseline, target, 0)
+        smooth_integrated_gradients(scorer, image, baseline, target, IGSettings(), 0)

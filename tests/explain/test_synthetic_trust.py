@@ -97,13 +97,21 @@ def test_randomized_model_maps_correlate_weakly(trained):
     from hemiface.explain.baselines import make_baselines
     from hemiface.explain.sanity import layers_with_weights, randomize_model, sanity_check
     from hemiface.explain.scorer import Target
+    from hemiface.explain.settings import IGSettings
 
     model, images, _, _ = trained
     reference = explain_all(model, images[:3])
     rhos = []
     for seed, (x, attr) in enumerate(zip(images[:3], reference, strict=True)):
         result = sanity_check(
-            model, x, make_baselines("black", x), Target(attr.target), attr, None, seed, 32
+            model,
+            x,
+            make_baselines("black", x),
+            Target(attr.target),
+            attr,
+            IGSettings(steps=32),
+            top_layers=None,
+            seed=seed,
         )
         rhos.append((result["spearman_abs"], result["spearman_signed"]))
     rho_abs, rho_signed = np.mean(rhos, axis=0)

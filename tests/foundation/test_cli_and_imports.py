@@ -154,3 +154,17 @@ def test_every_command_module_imports() -> None:
     from hemiface import cli
 
     assert cli.IMPORT_PROBLEMS == []
+
+
+def test_an_aborted_command_is_one_line() -> None:
+    code = (
+        "import sys, typer; sys.argv = ['hemiface', 'info']\n"
+        "from hemiface import cli\n"
+        "def abort(*a, **k):\n"
+        "    raise typer.Abort()\n"
+        "cli.app = abort\n"
+        "cli.main()\n"
+    )
+    result = run_python(code)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "Aborted!"

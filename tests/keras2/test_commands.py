@@ -178,11 +178,15 @@ def test_explain_keras2_model_completeness_and_prediction(
     keras2_dir: Path, png_tensors, keras2_predict, tmp_path: Path, name: str, file: str
 ):
     """IG's gradients go through the tf-keras model: completeness holds (steps 'auto')."""
-    from hemiface.explain.api import explain_image
+    from hemiface.explain.api import ExplainSettings, explain_image
 
     paths, tensors = png_tensors
     report = explain_image(
-        paths[0], {name: keras2_dir / file}, tmp_path, steps="auto", use_annotations=False
+        paths[0],
+        {name: keras2_dir / file},
+        tmp_path,
+        ExplainSettings(steps="auto"),
+        use_annotations=False,
     )
     assert report.failures == []
     (model,) = report.models
@@ -201,13 +205,14 @@ def test_gradients_through_tf_keras_match_keras3_on_the_same_file(
     """The CNN .h5 reads in both Keras: IG through either must agree."""
     import keras
 
-    from hemiface.explain.api import explain_image
+    from hemiface.explain.api import ExplainSettings, explain_image
 
     paths, _ = png_tensors
     path = keras2_dir / f"{CNN}.h5"
     native = keras.models.load_model(path, compile=False)
-    legacy = explain_image(paths[0], {CNN: path}, tmp_path / "a", steps=16, use_annotations=False)
-    modern = explain_image(paths[0], {CNN: native}, tmp_path / "b", steps=16, use_annotations=False)
+    settings = ExplainSettings(steps=16)
+    legacy = explain_image(paths[0], {CNN: path}, tmp_path / "a", settings, use_annotations=False)
+    modern = explain_image(paths[0], {CNN: native}, tmp_path / "b", settings, use_annotations=False)
     a, b = legacy.models[0], modern.models[0]
     assert a.loader == "tf_keras" and b.loader == "in-memory"
     np.testing.assert_allclose(a.attributions, b.attributions, atol=1e-6)
@@ -215,16 +220,14 @@ def test_gradients_through_tf_keras_match_keras3_on_the_same_file(
 
 
 def test_explain_sanity_check_clones_a_keras2_model(keras2_dir: Path, png_tensors, tmp_path: Path):
-    from hemiface.explain.api import explain_image
+    from hemiface.explain.api import ExplainSettings, explain_image
 
     paths, _ = png_tensors
     report = explain_image(
         paths[0],
         {CNN: keras2_dir / f"{CNN}.keras"},
         tmp_path,
-        steps=8,
-        sanity=True,
-        sanity_top_layers=1,
+        ExplainSettings(steps=8, sanity=True, sanity_top_layers=1),
         use_annotations=False,
     )
     sanity = report.models[0].sanity
@@ -237,14 +240,15 @@ def test_explain_prefers_a_loadable_file_of_the_same_name(
 ):
     import shutil
 
-    from hemiface.explain.api import explain_image
+    from hemiface.explain.api import ExplainSettings, explain_image
 
     folder = tmp_path / "models"
     folder.mkdir()
     (folder / f"{CNN}.keras").write_bytes(b"PK\x03\x04 not really a zip")
     shutil.copy(keras2_dir / f"{CNN}.h5", folder / f"{CNN}.h5")
     paths, _ = png_tensors
-    report = explain_image(paths[0], folder, tmp_path / "out", steps=8, use_annotations=False)
+    settings = ExplainSettings(steps=8)
+    report = explain_image(paths[0], folder, tmp_path / "out", settings, use_annotations=False)
     assert report.failures == []
     (model,) = report.models
     assert model.source == str(folder / f"{CNN}.h5") and model.loader == "tf_keras"

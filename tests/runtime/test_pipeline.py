@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hemiface.runtime.modelset import load_model_set
-from hemiface.runtime.pipeline import Smoother, run_stream
+from hemiface.runtime.pipeline import Smoother, StreamSettings, run_stream
 from hemiface.runtime.sources import (
     LatestFrameSource,
     PicameraSource,
@@ -39,9 +39,16 @@ def model_set(model_set_dir: Path):
     return load_model_set(model_set_dir)
 
 
-def collect(source, model_set, **kwargs):
+def collect(source, model_set, show=None, sleep=time.sleep, **settings):
     results = []
-    stats = run_stream(source, model_set, on_result=results.append, **kwargs)
+    stats = run_stream(
+        source,
+        model_set,
+        StreamSettings(**settings),
+        on_result=results.append,
+        show=show,
+        sleep=sleep,
+    )
     return stats, results
 
 
@@ -234,7 +241,10 @@ def test_interrupt_leaves_a_playable_recording(face_video: Path, model_set, tmp_
 
     threads_before = set(threading.enumerate())
     stats = run_stream(
-        VideoFileSource(face_video), model_set, record=record, on_result=interrupt_at_5
+        VideoFileSource(face_video),
+        model_set,
+        StreamSettings(record=record),
+        on_result=interrupt_at_5,
     )
     left_running = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
     assert left_running == []  # the decoder thread was stopped
@@ -257,3 +267,40 @@ def test_quit_key_ends_the_loop(face_video: Path, model_set) -> None:
     stats, results = collect(VideoFileSource(face_video), model_set, show=show)
     assert stats.ended == "quit" and stats.frames == 3 and len(results) == 3
     assert shown[0] == (480, 640, 3)
+
+
+def test_stream_settings_are_checked_when_made() -> None:
+    from hemiface.runtime.errors import HemifaceError
+    from hemiface.runtime.pipeline import CROPS
+
+    for bad, message in [
+        (dict(crop="middle"), "--crop must be none, face or center"),
+        (dict(every=0), "--every must be >= 1"),
+        (dict(smooth=1.0), r"--smooth in \[0, 1\)"),
+        (dict(max_frames=0), "--max-frames must be 1 or more"),
+    ]:
+        with pytest.raises(HemifaceError, match=message):
+            StreamSettings(**bad)
+    assert StreamSettings(crop="center", record="out.mp4").record == Path("out.mp4")
+    assert CROPS == ("none", "face", "center")
+
+
+def test_cli_choices_are_the_library_names() -> None:
+    """The command line's Enums offer exactly the names the library accepts."""
+    from hemiface.runtime import options as cli
+    from hemiface.runtime.backends import BACKEND_NAMES
+    from hemiface.runtime.detectors import DETECTORS
+    from hemiface.runtime.face import DEFAULT_MARGIN
+    from hemiface.runtime.live import CHOICES
+    from hemiface.runtime.manifest import FORMATS
+    from hemiface.runtime.pipeline import CROPS
+
+    def values(choices: type) -> tuple[str, ...]:
+        return tuple(choice.value for choice in choices)
+
+    assert values(cli.ModelFormat) == FORMATS
+    assert values(cli.Backend) == BACKEND_NAMES
+    assert values(cli.DetectorChoice) == DETECTORS
+    assert values(cli.Crop) == CROPS
+    assert values(cli.Concurrency) == CHOICES
+    assert cli.DEFAULT_MARGIN == DEFAULT_MARGIN
