@@ -39,6 +39,11 @@ def _edit(folder: Path, **changes: object) -> None:
     path.write_text(json.dumps(data))
 
 
+def _set_top(folder: Path, **values: object) -> None:
+    path = folder / MANIFEST_NAME
+    path.write_text(json.dumps({**json.loads(path.read_text()), **values}))
+
+
 CASES = [
     # typos in key names: refused with the field and the nearest known name
     (lambda f: _edit_text(f, '"positive_label"', '"positve_label"'),
@@ -47,6 +52,12 @@ CASES = [
      "models[0].threshhold: unknown field; did you mean 'threshold'?"),
     (lambda f: _edit_text(f, '"width"', '"widht"'), "models[0].preprocessing.widht: unknown"),
     (lambda f: _edit_text(f, '"created_by"', '"made_by"'), "made_by: unknown field"),
+    (lambda f: _edit_text(f, '"threshold"', '"treshold"'),
+     "models[0].treshold: unknown field; did you mean 'threshold'?"),
+    (lambda f: _set_top(f, detectors=[{"nmae": "blazeface_short_range"}]),
+     "detectors[0].nmae: unknown field; did you mean 'name'?"),
+    (lambda f: _set_top(f, fused=[{"outptus": []}]),
+     "fused[0].outptus: unknown field; did you mean 'outputs'?"),
     # values
     (lambda f: _edit(f, threshold=7.5), "threshold must be a probability strictly between"),
     (lambda f: _edit_text(f, '"threshold": 0.5', '"threshold": NaN'), "threshold must be"),
