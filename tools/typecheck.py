@@ -34,8 +34,11 @@ def link_tree(target: Path) -> None:
         where = target.joinpath(*package.split("."))
         where.mkdir(parents=True, exist_ok=True)
         for source in sorted((ROOT / folder).iterdir()):
-            if source.suffix == ".py" or source.name == "py.typed":
-                (where / source.name).symlink_to(source)
+            link = where / source.name
+            module = source.suffix == ".py" or source.name == "py.typed"
+            subpackage = source.is_dir() and (source / "__init__.py").is_file()
+            if (module or subpackage) and not link.exists():
+                link.symlink_to(source)
 
 
 def main(argv: list[str]) -> int:
