@@ -82,6 +82,22 @@ def time_runs(
     return samples
 
 
+def _startup_figures(marks: tuple[float, float, float, float, float], p: float) -> dict[str, Any]:
+    """Cold-start figures from perf_counter() marks taken at the start, after the imports,
+    after loading, after preprocessing and after the first prediction (`p`); call it right
+    after the last mark, so the wall-clock moment and the RSS are those of that prediction."""
+    t0, t1, t2, t3, t4 = marks
+    return {
+        "import_s": t1 - t0,
+        "init_s": t2 - t1,
+        "preprocess_s": t3 - t2,
+        "first_inference_s": t4 - t3,
+        "first_prediction_at": time.time(),
+        "rss_ready_mb": _current_rss_mb(),
+        "p": p,
+    }
+
+
 def run_tflite(spec: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     from hemiface.runtime.backends import resolve_backend
@@ -103,9 +119,7 @@ def run_tflite(spec: dict[str, Any]) -> dict[str, Any]:
         tensor = to_tensor(np.full(shape, 128, np.uint8), entry.preprocessing)
     t3 = time.perf_counter()
     p = classifier.predict_one(tensor)
-    t4 = time.perf_counter()
-    first_at = time.time()
-    rss_ready = _current_rss_mb()
+    startup = _startup_figures((t0, t1, t2, t3, time.perf_counter()), p)
     from hemiface.benchmarks.macs import macs_from_tflite
     from hemiface.runtime.delegation import delegation_report
 
@@ -119,13 +133,7 @@ def run_tflite(spec: dict[str, Any]) -> dict[str, Any]:
     )
     return {
         "backend": backend.label,
-        "import_s": t1 - t0,
-        "init_s": t2 - t1,
-        "preprocess_s": t3 - t2,
-        "first_inference_s": t4 - t3,
-        "first_prediction_at": first_at,
-        "rss_ready_mb": rss_ready,
-        "p": p,
+        **startup,
         "macs": macs_from_tflite(classifier.interpreter),
         "delegate_partitions": delegation.partitions if delegation else None,
         "undelegated_ops": delegation.undelegated_ops if delegation else None,
@@ -182,22 +190,14 @@ def run_keras(spec: dict[str, Any]) -> dict[str, Any]:
             return model(tensor, training=False)
 
     p = float(np.asarray(run()).reshape(-1)[0])
-    t4 = time.perf_counter()
-    first_at = time.time()
-    rss_ready = _current_rss_mb()
+    startup = _startup_figures((t0, t1, t2, t3, time.perf_counter()), p)
     from hemiface.benchmarks.macs import macs_from_keras
 
     samples = time_runs(run, spec["warmup"], spec["n"], spec["min_time_s"], spec["max_time_s"])
     return {
         "backend": f"tensorflow {tf.__version__} / {keras.__name__} {keras.__version__}"
         + (" (SavedModel)" if loaded.loader == "saved_model" else ""),
-        "import_s": t1 - t0,
-        "init_s": t2 - t1,
-        "preprocess_s": t3 - t2,
-        "first_inference_s": t4 - t3,
-        "first_prediction_at": first_at,
-        "rss_ready_mb": rss_ready,
-        "p": p,
+        **startup,
         "macs": macs_from_keras(model),
         "samples_ms": samples,
     }

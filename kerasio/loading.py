@@ -35,6 +35,7 @@ from hemiface.kerasio.files import (
     read_facts,
 )
 from hemiface.kerasio.quiet import import_keras, quiet_tensorflow
+from hemiface.runtime.manifest import sha256_file
 
 __all__ = ["LOADERS", "LoadedModel", "ModelLoadError", "load_keras_model", "model_name_for"]
 
@@ -98,10 +99,7 @@ def sha256_source(path: Path) -> str:
             digest.update(item.relative_to(path).as_posix().encode() + b"\0")
             digest.update(hashlib.sha256(item.read_bytes()).digest())
         return digest.hexdigest()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(path)
 
 
 def model_name_for(path: Path) -> str:

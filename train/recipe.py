@@ -12,7 +12,6 @@ checkpoints live in a work folder, and finished models are reused.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -24,6 +23,7 @@ import numpy as np
 
 from hemiface.core.domain import MODEL_FILES, MODEL_TITLES
 from hemiface.runtime.errors import HemifaceError
+from hemiface.runtime.manifest import sha256_file
 from hemiface.synth.dataset import LABELS_CSV, generate_dataset, read_labels
 from hemiface.train.backbone import (
     BACKBONE_REPORT,
@@ -125,16 +125,8 @@ def _ensure_data(
     )
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_checksums(out: Path) -> dict[str, str]:
-    sums = {file: sha256_of(out / file) for file in MODEL_FILES.values()}
+    sums = {file: sha256_file(out / file) for file in MODEL_FILES.values()}
     text = "".join(f"{digest}  {file}\n" for file, digest in sums.items())
     temporary = out / (CHECKSUMS + ".partial")
     temporary.write_text(text)
@@ -167,7 +159,7 @@ def verify_checksums(folder: Path) -> dict[str, str]:
         path = folder / file
         if not path.is_file():
             raise HemifaceError(f"{path}: missing from the reference set")
-        if sha256_of(path) != sums[file]:
+        if sha256_file(path) != sums[file]:
             raise HemifaceError(f"{path}: sha256 differs from {CHECKSUMS} (file changed?)")
     return sums
 
