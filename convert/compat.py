@@ -24,7 +24,7 @@ from hemiface.convert.flatbuffer import read_metadata, read_operator_codes
 from hemiface.core.errors import one_line
 from hemiface.core.quiet import quiet_fds
 from hemiface.kerasio import QUIET_TF_ENV
-from hemiface.runtime.manifest import OpVersion
+from hemiface.runtime.manifest import LoadCheck, OpVersion
 
 # The oldest runtime named by each --target, and its interpreter package.
 TARGETS: dict[str, str] = {"tflite-runtime-2.14": "2.14.0"}
@@ -102,7 +102,8 @@ KNOWN_MIN_RUNTIME: dict[tuple[str, int], str] = {
 }
 
 # A tiny program run by another Python to try loading models there. It prints one JSON
-# object {path: "ok" | "error: ..."}; it must work on numpy<2 and Python 3.9+.
+# object {path: "ok" | "error: ..."} (LoadCheck's manifest text, written here without
+# importing hemiface); it must work on numpy<2 and Python 3.9+.
 _LOAD_PROBE = r"""
 import json, sys
 try:
@@ -214,7 +215,7 @@ def load_in_process(content: bytes) -> dict[str, str]:
         try:
             backend = resolve_backend(name)
         except Exception as exc:  # noqa: BLE001 - a broken install is a result too
-            results[name] = "error: " + one_line(exc)
+            results[name] = LoadCheck(one_line(exc)).to_manifest()
             continue
         try:
             with quiet_fds():
@@ -222,9 +223,9 @@ def load_in_process(content: bytes) -> dict[str, str]:
             detail = interpreter.get_input_details()[0]
             interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
             interpreter.invoke()
-            results[backend.label] = "ok"
+            results[backend.label] = LoadCheck().to_manifest()
         except Exception as exc:  # noqa: BLE001
-            results[backend.label] = "error: " + one_line(exc)
+            results[backend.label] = LoadCheck(one_line(exc)).to_manifest()
     return results
 
 
@@ -249,11 +250,13 @@ def load_in_python(python: Path, paths: list[Path], timeout: float = 300) -> dic
             env={**os.environ, **QUIET_TF_ENV},
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        message = f"error: cannot run {python} ({exc})"
+        message = LoadCheck(f"cannot run {python} ({exc})").to_manifest()
         return {p: {str(python): message} for p in paths}
     lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
     if completed.returncode != 0 or not lines:
         tail = (completed.stderr.strip().splitlines() or ["no output"])[-1][:300]
-        return {p: {str(python): f"error: {python} failed ({tail})"} for p in paths}
+        failed = LoadCheck(f"{python} failed ({tail})").to_manifest()
+        return {p: {str(python): failed} for p in paths}
     data = json.loads(lines[-1])
-    return {p: {data["runtime"]: data["results"].get(str(p), "error: no result")} for p in paths}
+    missing = LoadCheck("no result").to_manifest()
+    return {p: {data["runtime"]: data["results"].get(str(p), missing)} for p in paths}

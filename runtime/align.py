@@ -28,7 +28,7 @@ def level_matrix(
     square = crop_box(shape, box, margin)
     cx, cy = square.x + square.w / 2, square.y + square.h / 2
     matrix = cv2.getRotationMatrix2D((cx, cy), box.roll, 1.0)
-    matrix[:, 2] += (square.w / 2 - cx, square.h / 2 - cy)
+    matrix[:, 2] += np.array((square.w / 2 - cx, square.h / 2 - cy))
     return matrix
 
 

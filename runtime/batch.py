@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from hemiface.core.folders import IMAGE_SUFFIXES
+from hemiface.core.folders import image_files as list_images
 from hemiface.runtime.align import align_face
 from hemiface.runtime.errors import HemifaceError
 from hemiface.runtime.face import DEFAULT_MARGIN, Detector, FaceBox, center_crop, detect_face
-from hemiface.runtime.images import IMAGE_SUFFIXES, list_images, read_image
+from hemiface.runtime.images import read_image
 from hemiface.runtime.modelset import ModelSet, SetPrediction
 
 

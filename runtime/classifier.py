@@ -66,14 +66,15 @@ class TFLiteClassifier:
             return tensor.astype(np.float32, copy=False)
         scale, zero_point = self._input["quantization"]
         info = np.iinfo(dtype)
-        quantized = np.round(tensor / scale + zero_point)
-        return np.clip(quantized, info.min, info.max).astype(dtype)
+        quantized: np.ndarray = np.clip(np.round(tensor / scale + zero_point), info.min, info.max)
+        return quantized.astype(dtype)
 
     def dequantize_output(self, raw: np.ndarray) -> np.ndarray:
         if raw.dtype == np.float32:
             return raw.astype(np.float32)
         scale, zero_point = self._output["quantization"]
-        return ((raw.astype(np.float32) - zero_point) * scale).astype(np.float32)
+        probabilities: np.ndarray = (raw.astype(np.float32) - zero_point) * scale
+        return probabilities.astype(np.float32)
 
     def predict_one(self, tensor: np.ndarray) -> float:
         """P(positive label) for one preprocessed (1, H, W, 3) float tensor."""

@@ -39,7 +39,12 @@ from hemiface.runtime.options import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import numpy as np
+
     from hemiface.runtime.modelset import ModelSet
+    from hemiface.runtime.sources import FrameSource
 
 CONCURRENCY_HELP = (
     "How the cores are used: sequential, models (interpreters at once), overlap (the next "
@@ -272,6 +277,7 @@ def run(
         inputs = InputFiles([video] if video is not None else [])
         inputs.add_model_set(models)
         check_output(record, inputs, "--record")
+    source: FrameSource
     if video is not None:
         source = VideoFileSource(video)
     elif picamera:
@@ -355,7 +361,7 @@ def _silence_stdout() -> None:
         pass
 
 
-def _window() -> object:
+def _window() -> Callable[[np.ndarray], bool]:
     import cv2
 
     # Without a display, OpenCV's Qt backend aborts the whole process (no exception to
@@ -365,7 +371,7 @@ def _window() -> object:
     ):
         raise HemifaceError("no display to show a window on (DISPLAY is not set): use --headless")
 
-    def show(bgr: object) -> bool:
+    def show(bgr: np.ndarray) -> bool:
         try:
             cv2.imshow(WINDOW, bgr)
             key = cv2.waitKey(1) & 0xFF

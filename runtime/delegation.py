@@ -42,9 +42,9 @@ def delegation_report(interpreter: Any) -> DelegationReport | None:
     delegates = [op for op in ops if op.get("op_name") == DELEGATE_OP]
     plain = [op for op in ops if op.get("op_name") != DELEGATE_OP]
     producer: dict[int, int] = {}
-    for position, op in enumerate(plain):
+    for index, op in enumerate(plain):
         for tensor in op.get("outputs", []):
-            producer[int(tensor)] = position
+            producer[int(tensor)] = index
     covered: set[int] = set()
     for node in delegates:
         boundary = {int(t) for t in node.get("inputs", [])}

@@ -45,7 +45,9 @@ from hemiface.runtime.manifest import (
 
 CACHE_ENV = "HEMIFACE_CACHE_DIR"  # overrides the cache folder (tests, read-only homes)
 CACHE_SUBDIR = "format-choice"
-CACHE_SCHEMA = 1
+# 2: each timing is {"ms": median} or {"error": why}; files of schema 1 (a number or an
+# "error: ..." string) are not read, so their sets are timed again.
+CACHE_SCHEMA = 2
 WARMUP_INVOKES = 1
 MIN_INVOKES = 3
 MAX_INVOKES = 15
@@ -54,6 +56,30 @@ TIME_BUDGET_S = 0.3  # per artifact, after the warm-up; MIN_INVOKES are always m
 # A timer gets the artifact's manifest entry and its allocated interpreter, and returns
 # one latency figure in milliseconds.
 Timer = Callable[[ModelEntry | FusedEntry, Any], float]
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One artifact timed on this machine: its median milliseconds, or why this machine's
+    interpreter cannot run it (exactly one of the two is set)."""
+
+    ms: float | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, float | str]:
+        return {"ms": self.ms} if self.ms is not None else {"error": self.error or ""}
+
+    @staticmethod
+    def from_json(value: Any) -> Timing | None:
+        """The timing a cache file holds, or None when the value is not one."""
+        if not isinstance(value, dict) or len(value) != 1:
+            return None
+        ms, error = value.get("ms"), value.get("error")
+        if isinstance(ms, (int, float)) and not isinstance(ms, bool) and ms >= 0:
+            return Timing(ms=float(ms))
+        if isinstance(error, str):
+            return Timing(error=error)
+        return None
 
 
 @dataclass(frozen=True)
@@ -187,7 +213,7 @@ def _read_cache(path: Path, machine: MachineKey, digest: str) -> dict[str, Any]:
 
 
 def _valid_settings(settings: Any) -> bool:
-    """{setting: {"ms": {model: {format: ms or "error: ..."}}, "timed_at": str}}."""
+    """{setting: {"ms": {unit: {format: {"ms": ms} or {"error": why}}}, "timed_at": str}}."""
     if not isinstance(settings, dict):
         return False
     for record in settings.values():
@@ -196,22 +222,21 @@ def _valid_settings(settings: Any) -> bool:
         for per_format in record["ms"].values():
             if not isinstance(per_format, dict):
                 return False
-            for value in per_format.values():
-                if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-                    return False
+            if not all(Timing.from_json(value) for value in per_format.values()):
+                return False
     return True
 
 
 def _time_artifact(
     content: bytes, entry: ModelEntry | FusedEntry, backend: Backend, threads: int, timer: Timer
-) -> float | str:
-    """Median ms, or "error: ..." when this machine's interpreter cannot run the artifact."""
+) -> Timing:
+    """Median ms, or the error when this machine's interpreter cannot run the artifact."""
     try:
         interpreter = backend.make_interpreter(content, threads)
-        return round(float(timer(entry, interpreter)), 4)
+        return Timing(ms=round(float(timer(entry, interpreter)), 4))
     except (ValueError, RuntimeError) as exc:
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        return f"error: {first_line}"
+        return Timing(error=first_line)
 
 
 def _units(
@@ -282,7 +307,7 @@ def choose_on_device(
     for (unit, fmt), content in contents.items():
         entry = units[fmt][unit]
         result = _time_artifact(content, entry, backend, threads, timer or time_interpreter)
-        measured.setdefault(unit, {})[fmt] = result
+        measured.setdefault(unit, {})[fmt] = result.to_json()
     contents.clear()
     kept = ""
     if missing:
@@ -296,13 +321,12 @@ def choose_on_device(
     timings: dict[str, float] = {}
     failed: dict[str, str] = {}
     for fmt in candidates:
-        keys = list(units[fmt])
-        values = [measured[k][fmt] for k in keys]
-        errors = [f"{k}: {v}" for k, v in zip(keys, values, strict=True) if isinstance(v, str)]
+        results = {unit: Timing.from_json(measured[unit][fmt]) for unit in units[fmt]}
+        errors = [f"{unit}: error: {r.error}" for unit, r in results.items() if r and r.error]
         if errors:
             failed[fmt] = "; ".join(errors)
         else:
-            timings[fmt] = round(sum(float(v) for v in values), 3)
+            timings[fmt] = round(sum(r.ms or 0.0 for r in results.values() if r), 3)
     if not timings:
         raise ManifestError(
             f"{folder}: no {kind} format can run here ({'; '.join(failed.values())})"

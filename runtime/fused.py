@@ -66,7 +66,8 @@ def feed_pixels(pixels: np.ndarray, kind: str) -> np.ndarray:
     """uint8 pixels as the input tensor `pixel_feed` said they can be."""
     if kind == "uint8":
         return pixels
-    return np.bitwise_xor(pixels, np.uint8(0x80)).view(np.int8)
+    flipped: np.ndarray = np.bitwise_xor(pixels, np.uint8(0x80))
+    return flipped.view(np.int8)
 
 
 def quantize(tensor: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
@@ -76,7 +77,8 @@ def quantize(tensor: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
         return tensor.astype(np.float32, copy=False)
     scale, zero_point = detail["quantization"]
     info = np.iinfo(dtype)
-    return np.clip(np.round(tensor / scale + zero_point), info.min, info.max).astype(dtype)
+    quantized: np.ndarray = np.clip(np.round(tensor / scale + zero_point), info.min, info.max)
+    return quantized.astype(dtype)
 
 
 def dequantize(raw: np.ndarray, detail: dict[str, Any]) -> float:

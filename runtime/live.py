@@ -89,7 +89,8 @@ def probe_frame(width: int, height: int) -> np.ndarray:
     oval = ((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 <= 1.0
     grey = np.where(oval, 190.0, shade)
     rgb = np.stack([grey, grey * 0.85, grey * 0.75], axis=-1)
-    return np.clip(rgb, 0, 255).astype(np.uint8)
+    clipped: np.ndarray = np.clip(rgb, 0, 255)
+    return clipped.astype(np.uint8)
 
 
 def _frame_time(

@@ -24,7 +24,7 @@ import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, Union
+from typing import Any, ClassVar, TypeVar, Union
 
 from hemiface.core.domain import LABELS as DEFAULT_LABELS
 from hemiface.runtime.errors import ManifestError
@@ -118,6 +118,33 @@ class Verification:
     max_flip_rate: float | None = None
 
 
+@dataclass(frozen=True)
+class LoadCheck:
+    """One interpreter's attempt to load and invoke an artifact at convert time.
+
+    The manifest's `loads_in` stores it as "ok" or "error: <why>"; read and write it
+    through `from_manifest` / `to_manifest`, never by slicing the text.
+    """
+
+    error: str | None = None  # None: it loaded and ran
+
+    OK: ClassVar[str] = "ok"
+    ERROR_PREFIX: ClassVar[str] = "error: "
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_manifest(self) -> str:
+        return self.OK if self.error is None else self.ERROR_PREFIX + self.error
+
+    @classmethod
+    def from_manifest(cls, value: str) -> LoadCheck:
+        if value == cls.OK:
+            return cls()
+        return cls(error=value.removeprefix(cls.ERROR_PREFIX))
+
+
 @dataclass
 class ModelEntry:
     name: str  # e.g. "mobilenetv2_base_model"
@@ -138,7 +165,7 @@ class ModelEntry:
     converter: ConverterInfo | None = None
     ops: list[OpVersion] = field(default_factory=list)
     min_runtime: str = ""  # oldest interpreter known to load it, e.g. "tflite-runtime 2.17"
-    loads_in: dict[str, str] = field(default_factory=dict)  # runtime -> "ok" / "error: ..."
+    loads_in: dict[str, str] = field(default_factory=dict)  # runtime -> LoadCheck's text
     calibration: str | None = None  # full int8 only: where the calibration images came from
     verification: Verification | None = None
     # XNNPACK partitions the interpreter made of the graph at convert time (None: not
@@ -352,7 +379,7 @@ def _load_manifest(folder_or_file: Path, check_files: bool) -> Manifest:
     if version < 1:
         raise ManifestError(f"{path}: unknown manifest schema version {version}")
     try:
-        manifest = _from_json(Manifest, data, "")
+        manifest: Manifest = _from_json(Manifest, data, "")
     except _SchemaError as exc:
         raise ManifestError(f"{path}: {exc}{_which_model(str(exc), data)}") from None
     _check_semantics(manifest, path)
@@ -567,7 +594,7 @@ def _from_json(cls: Any, value: Any, where: str) -> Any:
             raise _SchemaError(f"{where} must be an object, found {_kind(value)}")
         _, item = typing.get_args(cls)
         return {str(k): _from_json(item, v, _join(where, str(k))) for k, v in value.items()}
-    if dataclasses.is_dataclass(cls):
+    if isinstance(cls, type) and dataclasses.is_dataclass(cls):
         if not isinstance(value, dict):
             raise _SchemaError(f"{where} must be an object, found {_kind(value)}")
         hints = typing.get_type_hints(cls)

@@ -64,7 +64,7 @@ class Crop(str, Enum):
 
     none = "none"
     face = "face"
-    center = "center"
+    center = "center"  # type: ignore[assignment]  # the member shadows str.center
 
 
 class Concurrency(str, Enum):

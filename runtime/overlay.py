@@ -120,8 +120,8 @@ def draw_figure(rgb: np.ndarray, prediction: SetPrediction, max_side: int = 448)
     canvas_w = max(image.shape[1], text_w)
     canvas = np.full((band + image.shape[0] + 26, canvas_w, 3), 255, np.uint8)
     for i, line in enumerate(lines):
-        size = cv2.getTextSize(line, FONT, 0.55, 1)[0]
-        x = (canvas_w - size[0]) // 2
+        line_w = cv2.getTextSize(line, FONT, 0.55, 1)[0][0]
+        x = (canvas_w - line_w) // 2
         cv2.putText(canvas, line, (x, 24 + 24 * i), FONT, 0.55, BLACK, 1, cv2.LINE_AA)
     x0 = (canvas_w - image.shape[1]) // 2
     canvas[band : band + image.shape[0], x0 : x0 + image.shape[1]] = image

@@ -162,7 +162,7 @@ def open_writer(path: Path, size: tuple[int, int], fps: float) -> cv2.VideoWrite
     fourcc = FOURCC_BY_SUFFIX.get(path.suffix.lower())
     if fourcc is None:
         raise SourceError(f"{path}: record to .mp4 (mp4v) or .avi (MJPG)")
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*fourcc), fps, size)
     if not writer.isOpened():
         raise SourceError(f"{path}: OpenCV cannot write {fourcc} video here")
     return writer
@@ -223,7 +223,7 @@ def run_stream(
     smoother = Smoother(settings.smooth)
     thresholds = [e.threshold for e in model_set.entries]
     stats = StreamStats(record=settings.record)
-    stage = collections.defaultdict(float)
+    stage: collections.defaultdict[str, float] = collections.defaultdict(float)
     writer: cv2.VideoWriter | None = None
     frame_times: collections.deque[float] = collections.deque(maxlen=FPS_WINDOW)
 
@@ -256,6 +256,7 @@ def run_stream(
         while max_frames is None or stats.frames < max_frames:
             t0 = time.perf_counter()
             step: FaceStep | None = None
+            rgb: np.ndarray | None
             if ahead is not None:
                 rgb, read_s, future = ahead
                 ahead = None

@@ -58,7 +58,7 @@ def resize_for_model(rgb: np.ndarray, spec: Preprocessing) -> np.ndarray:
 @lru_cache(maxsize=16)
 def _scale_table(scale: float, offset: float) -> np.ndarray:
     """float32(pixel) * scale + offset for every uint8 value, computed as to_tensor did."""
-    table = np.arange(256, dtype=np.float32) * np.float32(scale) + np.float32(offset)
+    table: np.ndarray = np.arange(256, dtype=np.float32) * np.float32(scale) + np.float32(offset)
     table.flags.writeable = False  # shared by the cache
     return table
 
@@ -69,6 +69,8 @@ def to_tensor(rgb: np.ndarray, spec: Preprocessing) -> np.ndarray:
     uint8 images go through a 256-entry table (one pass instead of three, same values)."""
     resized = resize_for_model(rgb, spec)
     if resized.dtype == np.uint8:
-        return np.take(_scale_table(spec.scale, spec.offset), resized)[np.newaxis]
-    tensor = resized.astype(np.float32) * np.float32(spec.scale) + np.float32(spec.offset)
+        looked_up: np.ndarray = np.take(_scale_table(spec.scale, spec.offset), resized)
+        return looked_up[np.newaxis]
+    scaled: np.ndarray = resized.astype(np.float32) * np.float32(spec.scale)
+    tensor: np.ndarray = scaled + np.float32(spec.offset)
     return tensor[np.newaxis]

@@ -103,7 +103,8 @@ class VideoFileSource:
         if item is _END:
             self._queue.put(_END)  # later reads see the end too
             return None
-        return item
+        frame: np.ndarray = item
+        return frame
 
     def close(self) -> None:
         self._stop.set()
@@ -228,7 +229,7 @@ def PicameraSource(  # noqa: N802 - reads as a class at call sites
 
     def opener() -> tuple[Callable[[], np.ndarray | None], Callable[[], None]]:
         try:
-            from picamera2 import Picamera2  # type: ignore[import-not-found]
+            from picamera2 import Picamera2
         except ImportError:
             raise SourceError(PICAMERA_HINT) from None
         try:
@@ -242,7 +243,8 @@ def PicameraSource(  # noqa: N802 - reads as a class at call sites
             raise SourceError(f"Pi camera: cannot start it ({exc})") from None
 
         def grab() -> np.ndarray | None:
-            return cv2.cvtColor(camera.capture_array("main"), cv2.COLOR_BGR2RGB)
+            rgb: np.ndarray = cv2.cvtColor(camera.capture_array("main"), cv2.COLOR_BGR2RGB)
+            return rgb
 
         def release() -> None:
             camera.stop()

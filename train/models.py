@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from hemiface.kerasio import quiet_tensorflow  # noqa: E402
@@ -38,9 +39,17 @@ CUT_LAYER = "block_15_add"
 HEAD_LAYERS = ("global_pool", "dropout", "droop_side")
 
 
+@dataclass(frozen=True)
+class BackboneWeights:
+    """Where a MobileNetV2 backbone's weights came from."""
+
+    pretrained: bool  # False: random init, nothing learned to preserve
+    description: str  # e.g. "imagenet", "random init (--weights none)", "file PATH"
+
+
 def load_backbone(weights: str, input_size: int = 224, alpha: float = 1.0,
-                  input_tensor: object = None) -> tuple[keras.Model, str]:  # fmt: skip
-    """MobileNetV2 without its top, and a sentence saying where its weights came from.
+                  input_tensor: object = None) -> tuple[keras.Model, BackboneWeights]:  # fmt: skip
+    """MobileNetV2 without its top, and where its weights came from.
 
     weights: "imagenet" (falls back to random init, explicitly, when Keras cannot fetch
     them: no network here), "none" (random init) or a path to a weights file.
@@ -48,22 +57,24 @@ def load_backbone(weights: str, input_size: int = 224, alpha: float = 1.0,
     shape = (input_size, input_size, 3)
     common = dict(include_top=False, alpha=alpha, input_shape=shape, input_tensor=input_tensor)
     if weights.lower() == "none":
-        return keras.applications.MobileNetV2(
-            weights=None, **common
-        ), "random init (--weights none)"
+        return keras.applications.MobileNetV2(weights=None, **common), BackboneWeights(
+            False, "random init (--weights none)"
+        )
     if weights.lower() == "imagenet":
         try:
             # Keras prints "Downloading data from ..." on stdout: keep the terminal clean.
             with contextlib.redirect_stdout(io.StringIO()):
                 model = keras.applications.MobileNetV2(weights="imagenet", **common)
-            return model, "imagenet"
+            return model, BackboneWeights(True, "imagenet")
         except Exception as exc:  # noqa: BLE001 - any fetch/cache failure means: no weights
             text = str(exc).strip()
             # "URL fetch failure on https://...: [Errno -2] ..." -> "URL fetch failure"
             reason = text.splitlines()[0].split(" on http")[0][:160] if text else type(exc).__name__
             log.warning("ImageNet weights unavailable (%s): falling back to random init", reason)
             model = keras.applications.MobileNetV2(weights=None, **common)
-            return model, f"random init (ImageNet weights unavailable: {reason})"
+            return model, BackboneWeights(
+                False, f"random init (ImageNet weights unavailable: {reason})"
+            )
     path = Path(weights)
     if not path.is_file():
         raise HemifaceError(f"{path}: no such weights file (--weights imagenet|none|PATH)")
@@ -74,12 +85,12 @@ def load_backbone(weights: str, input_size: int = 224, alpha: float = 1.0,
         raise HemifaceError(
             f"{path}: not MobileNetV2 (alpha {alpha}, no top) weights Keras can load ({exc})"
         ) from None
-    return model, f"file {path}"
+    return model, BackboneWeights(True, f"file {path}")
 
 
 def make_base_model(weights: str = "imagenet", input_size: int = 224,
-                    alpha: float = 1.0) -> tuple[keras.Model, str]:  # fmt: skip
-    """The base model (backbone frozen) and the weights' source."""
+                    alpha: float = 1.0) -> tuple[keras.Model, BackboneWeights]:  # fmt: skip
+    """The base model (backbone frozen) and where its backbone's weights came from."""
     inputs = keras.Input((input_size, input_size, 3), name="image")
     scaled = keras.layers.Rescaling(2.0, offset=-1.0, name="to_minus1_1")(inputs)
     backbone, source = load_backbone(weights, input_size, alpha, input_tensor=scaled)

@@ -88,6 +88,9 @@ class TrainReport:
     quick: bool
     weights_requested: str
     weights_used: str
+    # Whether the MobileNetV2 backbone started from learned weights (chooses the fine-tune
+    # recipe when the base model is reused); None in reports written before it was kept.
+    backbone_pretrained: bool | None
     images: dict[str, int]
     models: list[ModelResult]
     config: dict[str, object]
@@ -198,11 +201,19 @@ def _carry_over(out: Path, result: ModelResult) -> None:
                     setattr(result, key, entry[key])
 
 
-def _previous_weights(out: Path) -> str | None:
+def _previous_backbone(out: Path, unknown: str) -> models.BackboneWeights:
+    """The backbone weights the earlier report recorded; `unknown` (taken as pretrained)
+    when there is no readable report."""
     try:
-        return str(json.loads((out / REPORT_JSON).read_text())["weights_used"])
+        report = json.loads((out / REPORT_JSON).read_text())
+        description = str(report["weights_used"])
     except (OSError, ValueError, KeyError, TypeError):
-        return None
+        return models.BackboneWeights(True, unknown)
+    pretrained = report.get("backbone_pretrained")
+    if not isinstance(pretrained, bool):
+        # A report written before the flag was kept: its sentence is all there is.
+        pretrained = not description.startswith("random init")
+    return models.BackboneWeights(pretrained, description)
 
 
 def _end_to_end(model: keras.Model, test: ImageSet, cfg: TrainConfig, stage: str,
@@ -233,11 +244,11 @@ class FinetuneRecipe:
                    else ""))  # fmt: skip
 
 
-def _finetune_recipe(source: str, cfg: TrainConfig) -> FinetuneRecipe:
+def _finetune_recipe(pretrained: bool, cfg: TrainConfig) -> FinetuneRecipe:
     """Pretrained weights: the classic small fine-tune (upper block, low rate, BatchNorm
     frozen). Random init: there is nothing to preserve, so more layers train at a higher
     rate with BatchNorm in training mode and flip-and-swap augmentation."""
-    if source.startswith("random init"):
+    if not pretrained:
         return FinetuneRecipe("random init", cfg.scratch_cut_layer, cfg.scratch_finetune_from,
                               cfg.scratch_finetune_learning_rate,
                               cfg.scratch_batchnorm_momentum, True, cfg.scratch_finetune_epochs,
@@ -249,7 +260,7 @@ def _finetune_recipe(source: str, cfg: TrainConfig) -> FinetuneRecipe:
 
 def _train_mobilenets(sets: dict[str, ImageSet], out: Path, weights: str, cfg: TrainConfig,
                       reuse: dict[str, bool], progress: Progress | None,
-                      results: dict[str, ModelResult]) -> str:  # fmt: skip
+                      results: dict[str, ModelResult]) -> models.BackboneWeights:  # fmt: skip
     """Base then fine-tuned; returns where the backbone weights came from."""
     base_name, tuned_name = "mobilenetv2_base_model", "mobilenetv2_finetuned_model"
     base_path, tuned_path = out / MODEL_FILES[base_name], out / MODEL_FILES[tuned_name]
@@ -260,7 +271,7 @@ def _train_mobilenets(sets: dict[str, ImageSet], out: Path, weights: str, cfg: T
             result = results[name]
             result.trainable_params, result.total_params = _params(model)
             _end_to_end(model, test, cfg, f"evaluate {path.name}", progress, result)
-        return _previous_weights(out) or "unknown (models reused)"
+        return _previous_backbone(out, "unknown (models reused)")
 
     train = sets["train"]
     if cfg.mobilenet_train_images and len(train) > cfg.mobilenet_train_images:
@@ -269,14 +280,15 @@ def _train_mobilenets(sets: dict[str, ImageSet], out: Path, weights: str, cfg: T
     if reuse[base_name]:
         model = load_keras_model(base_path).model
         models.freeze_backbone(model)
-        source = _previous_weights(out) or "unknown (base model reused)"
+        source = _previous_backbone(out, "unknown (base model reused)")
     else:
         model, source = models.make_base_model(weights, cfg.input_size, cfg.alpha)
-        if source.startswith("random init"):
+        if not source.pretrained:
             pick = np.random.default_rng(cfg.seed).permutation(len(train))[:64]
             models.calibrate_batchnorm(model, train.images[np.sort(pick)])
-            source += "; BatchNorm statistics calibrated on 64 training images"
-    recipe = _finetune_recipe(source, cfg)
+            calibrated = "; BatchNorm statistics calibrated on 64 training images"
+            source = models.BackboneWeights(False, source.description + calibrated)
+    recipe = _finetune_recipe(source.pretrained, cfg)
     if recipe.train_images and len(train) > recipe.train_images:
         order = np.random.default_rng(cfg.seed).permutation(len(train))
         train = train.subset(np.sort(order[: recipe.train_images]))
@@ -395,7 +407,8 @@ def train_all(data: Path, out: Path, quick: bool = False, weights: str = "imagen
     _train_cnn(sets, out, cfg, reuse["cnn_stroke_model"], progress, results["cnn_stroke_model"])
     report = TrainReport(
         data=str(data), out=str(out), quick=quick, weights_requested=weights,
-        weights_used=source, images={s: len(v) for s, v in sets.items()},
+        weights_used=source.description, backbone_pretrained=source.pretrained,
+        images={s: len(v) for s, v in sets.items()},
         models=list(results.values()), config=asdict(cfg),
     )  # fmt: skip
     report.reload_max_abs_diff = _reload_check(out, sets["test"], results)

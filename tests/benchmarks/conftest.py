@@ -10,15 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import tensor_specs, tflite_bytes
 
 from hemiface.runtime.images import write_image
 from hemiface.runtime.manifest import (
     Manifest,
     ModelEntry,
     Preprocessing,
-    Quantization,
     SourceModel,
-    TensorSpec,
     load_manifest,
     save_manifest,
     sha256_file,
@@ -51,31 +50,6 @@ def tiny_model(seed: int):  # noqa: ANN201 - keras is imported lazily
 TINY_MACS = 15 * 15 * 4 * 27 + 15 * 15 * 4 * 9 + 15 * 15 * 6 * 4 + 3 * 6 + 1 * 3
 
 
-def _convert(saved_model: Path, fmt: str, calibration: np.ndarray) -> bytes:
-    import tensorflow as tf
-
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
-    if fmt == "int8":
-
-        def representative():  # noqa: ANN202
-            for image in calibration:
-                yield [image[np.newaxis]]
-
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = representative
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.uint8
-        converter.inference_output_type = tf.uint8
-    return converter.convert()
-
-
-def _tensor_spec(detail: dict) -> TensorSpec:
-    dtype = np.dtype(detail["dtype"]).name
-    scale, zero_point = detail["quantization"]
-    quant = Quantization(float(scale), int(zero_point)) if dtype != "float32" else None
-    return TensorSpec([int(d) for d in detail["shape"]], dtype, quant)
-
-
 def _write_images(folder: Path, count: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
     for label in ("Left", "Right"):
@@ -98,14 +72,17 @@ def tiny() -> dict:
 def bench_assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """{"keras": folder, "tflite": model set, "data": labelled folder}."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from ai_edge_litert.interpreter import Interpreter
-
     root = tmp_path_factory.mktemp("bench_assets")
     keras_dir, model_set, data = root / "keras", root / "modelset", root / "data"
     keras_dir.mkdir()
     model_set.mkdir()
     _write_images(data / "test", 6, seed=1)
     calibration = np.random.default_rng(2).random((8, SIZE, SIZE, 3), dtype=np.float32)
+
+    def representative():  # noqa: ANN202
+        for image in calibration:
+            yield [image[np.newaxis]]
+
     entries = []
     for seed, (name, title, suffix) in enumerate(MODELS):
         model = tiny_model(seed)
@@ -115,8 +92,9 @@ def bench_assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         model.export(str(exported), verbose=False)
         for fmt in FORMATS:
             path = model_set / f"{name}.{fmt}.tflite"
-            path.write_bytes(_convert(exported, fmt, calibration))
-            interpreter = Interpreter(model_path=str(path))
+            content = tflite_bytes(exported, fmt, representative)
+            path.write_bytes(content)
+            input_spec, output_spec = tensor_specs(content)
             entries.append(
                 ModelEntry(
                     name=name,
@@ -125,8 +103,8 @@ def bench_assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                     file=path.name,
                     sha256=sha256_file(path),
                     size_bytes=path.stat().st_size,
-                    input=_tensor_spec(interpreter.get_input_details()[0]),
-                    output=_tensor_spec(interpreter.get_output_details()[0]),
+                    input=input_spec,
+                    output=output_spec,
                     preprocessing=Preprocessing(width=SIZE, height=SIZE),
                     source=SourceModel(source.name, sha256_file(source), suffix[1:]),
                 )

@@ -128,22 +128,24 @@ def test_real_run_is_quiet_and_exits_non_zero_over_the_flip_rate(images_dir, tmp
     assert lines and all(line.startswith("failed:") for line in lines), done.stderr
 
 
-TFLITE_RUNTIME_VENV = Path(os.environ.get("HEMIFACE_TEST_TFL214_VENV", "/tmp/hemiface-tfl214"))
-
-
-def _tflite_runtime_python() -> Path:
-    """A Python 3.11 venv with tflite-runtime 2.14.0 and numpy<2 (made once, then reused)."""
-    python = TFLITE_RUNTIME_VENV / "bin" / "python"
+@pytest.fixture(scope="session")
+def tflite_runtime_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Python 3.11 venv with tflite-runtime 2.14.0 and numpy<2, made in the session's
+    temporary folder (or reused from $HEMIFACE_TEST_TFL214_VENV, a folder of your choosing,
+    when that is set: made there once, then kept)."""
+    chosen = os.environ.get("HEMIFACE_TEST_TFL214_VENV")
+    venv = Path(chosen) if chosen else tmp_path_factory.mktemp("tfl214") / "venv"
+    python = venv / "bin" / "python"
     probe = [str(python), "-c", "import tflite_runtime.interpreter"]
     if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
         return python
     base = shutil.which("python3.11")
     if base is None:
         pytest.skip("no python3.11 here: tflite-runtime 2.14 has wheels for Python <= 3.11 only")
-    subprocess.run([base, "-m", "venv", "--clear", str(TFLITE_RUNTIME_VENV)], check=True)
+    subprocess.run([base, "-m", "venv", "--clear", str(venv)], check=True)
     pip = subprocess.run(
         [
-            str(TFLITE_RUNTIME_VENV / "bin" / "pip"),
+            str(venv / "bin" / "pip"),
             "install",
             "-q",
             "tflite-runtime==2.14.0",
@@ -159,8 +161,10 @@ def _tflite_runtime_python() -> Path:
 
 
 @pytest.mark.slow
-def test_target_214_artifacts_load_in_real_tflite_runtime_2_14(models_dir, images_dir, tmp_path):
-    python = _tflite_runtime_python()
+def test_target_214_artifacts_load_in_real_tflite_runtime_2_14(
+    models_dir, images_dir, tmp_path, tflite_runtime_python
+):
+    python = tflite_runtime_python
     from hemiface.convert.pipeline import convert_models
 
     plain = convert_models(

@@ -103,3 +103,68 @@ def test_error_message_with_brackets_is_printed_verbatim(tmp_path) -> None:
     result = run_python(code)
     assert result.returncode == 2
     assert result.stderr.strip() == "error: pip install 'hemiface[workstation]'"
+
+
+BROKEN_INSTALL = """
+import sys
+class Breaker:
+    def find_spec(self, name, path=None, target=None):
+        if name == "hemiface.train.cli":
+            raise ModuleNotFoundError("No module named 'tensorflow'", name="tensorflow")
+        if name == "hemiface.synth.cli":
+            raise ModuleNotFoundError("No module named 'some_wheel'", name="some_wheel.core")
+        return None
+sys.meta_path.insert(0, Breaker())
+sys.argv = ["hemiface", *{args!r}]
+from hemiface.cli import main
+main()
+"""
+
+
+def test_a_command_module_that_fails_to_import_says_so() -> None:
+    """A broken install does not lose commands silently: one line a failed module, naming
+    the module and the package it misses, and a non-zero exit."""
+    result = run_python(BROKEN_INSTALL.format(args=["train", "DATA", "--out", "models"]))
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2 and "Traceback" not in result.stderr
+    assert lines[0] == (
+        "error: the commands of hemiface.synth.cli are unavailable: it needs 'some_wheel.core', "
+        "which is not installed (install some_wheel or reinstall hemiface)"
+    )
+    assert lines[1] == (
+        "error: the commands of hemiface.train.cli are unavailable: it needs 'tensorflow', "
+        "which is not installed (pip install 'hemiface[workstation]')"
+    )
+
+
+def test_the_other_commands_still_work_and_help_lists_the_failed_modules() -> None:
+    result = run_python(BROKEN_INSTALL.format(args=["info", "--json"]))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["physical_cores"] >= 1
+    result = run_python(BROKEN_INSTALL.format(args=["--help"]))
+    assert result.returncode == 0, result.stderr
+    assert "failed to import: hemiface.synth.cli, hemiface.train.cli" in " ".join(
+        result.stdout.split()
+    )
+    assert " train " not in result.stdout and " convert " in result.stdout
+
+
+def test_every_command_module_imports() -> None:
+    from hemiface import cli
+
+    assert cli.IMPORT_PROBLEMS == []
+
+
+def test_an_aborted_command_is_one_line() -> None:
+    code = (
+        "import sys, typer; sys.argv = ['hemiface', 'info']\n"
+        "from hemiface import cli\n"
+        "def abort(*a, **k):\n"
+        "    raise typer.Abort()\n"
+        "cli.app = abort\n"
+        "cli.main()\n"
+    )
+    result = run_python(code)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "Aborted!"

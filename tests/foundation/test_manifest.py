@@ -1,21 +1,19 @@
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 
 import pytest
+from support import fake_model_set
 
 from hemiface.runtime.errors import ManifestError
 from hemiface.runtime.manifest import (
     MANIFEST_NAME,
     SCHEMA_VERSION,
     Manifest,
-    ModelEntry,
     OpVersion,
     Quantization,
-    TensorSpec,
     Verification,
     load_manifest,
     read_verified_model,
@@ -24,16 +22,9 @@ from hemiface.runtime.manifest import (
 
 
 def make_set(folder: Path, content: bytes = b"TFL3 fake model bytes") -> Manifest:
-    (folder / "cnn.int8.tflite").write_bytes(content)
-    entry = ModelEntry(
-        name="cnn_stroke_model",
-        title="CNN",
-        format="int8",
-        file="cnn.int8.tflite",
-        sha256=hashlib.sha256(content).hexdigest(),
-        size_bytes=len(content),
-        input=TensorSpec([1, 224, 224, 3], "uint8", Quantization(1 / 255, 0)),
-        output=TensorSpec([1, 1], "uint8", Quantization(1 / 256, 0)),
+    return fake_model_set(
+        folder,
+        content,
         ops=[OpVersion("CONV_2D", 3), OpVersion("FULLY_CONNECTED", 5)],
         verification=Verification(
             dataset="synthetic",
@@ -47,9 +38,6 @@ def make_set(folder: Path, content: bytes = b"TFL3 fake model bytes") -> Manifes
             passed=True,
         ),
     )
-    manifest = Manifest(models=[entry])
-    save_manifest(manifest, folder)
-    return manifest
 
 
 def test_round_trip(tmp_path: Path) -> None:

@@ -3,38 +3,21 @@ key names, labels, threshold, uncertainty band, sizes, non-finite numbers."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import pytest
+from support import fake_model_set
 
 from hemiface.runtime.errors import ManifestError
 from hemiface.runtime.manifest import (
     MANIFEST_NAME,
-    Manifest,
-    ModelEntry,
-    Quantization,
-    TensorSpec,
     load_manifest,
-    save_manifest,
 )
 
 
 def _make_set(folder: Path) -> None:
-    content = b"TFL3 fake model bytes"
-    (folder / "cnn.int8.tflite").write_bytes(content)
-    entry = ModelEntry(
-        name="cnn_stroke_model",
-        title="CNN",
-        format="int8",
-        file="cnn.int8.tflite",
-        sha256=hashlib.sha256(content).hexdigest(),
-        size_bytes=len(content),
-        input=TensorSpec([1, 224, 224, 3], "uint8", Quantization(1 / 255, 0)),
-        output=TensorSpec([1, 1], "uint8", Quantization(1 / 256, 0)),
-    )
-    save_manifest(Manifest(models=[entry]), folder)
+    fake_model_set(folder)
 
 
 def _edit_text(folder: Path, old: str, new: str) -> None:
@@ -56,6 +39,11 @@ def _edit(folder: Path, **changes: object) -> None:
     path.write_text(json.dumps(data))
 
 
+def _set_top(folder: Path, **values: object) -> None:
+    path = folder / MANIFEST_NAME
+    path.write_text(json.dumps({**json.loads(path.read_text()), **values}))
+
+
 CASES = [
     # typos in key names: refused with the field and the nearest known name
     (lambda f: _edit_text(f, '"positive_label"', '"positve_label"'),
@@ -64,6 +52,12 @@ CASES = [
      "models[0].threshhold: unknown field; did you mean 'threshold'?"),
     (lambda f: _edit_text(f, '"width"', '"widht"'), "models[0].preprocessing.widht: unknown"),
     (lambda f: _edit_text(f, '"created_by"', '"made_by"'), "made_by: unknown field"),
+    (lambda f: _edit_text(f, '"threshold"', '"treshold"'),
+     "models[0].treshold: unknown field; did you mean 'threshold'?"),
+    (lambda f: _set_top(f, detectors=[{"nmae": "blazeface_short_range"}]),
+     "detectors[0].nmae: unknown field; did you mean 'name'?"),
+    (lambda f: _set_top(f, fused=[{"outptus": []}]),
+     "fused[0].outptus: unknown field; did you mean 'outputs'?"),
     # values
     (lambda f: _edit(f, threshold=7.5), "threshold must be a probability strictly between"),
     (lambda f: _edit_text(f, '"threshold": 0.5', '"threshold": NaN'), "threshold must be"),

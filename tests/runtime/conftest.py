@@ -16,14 +16,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from support import tensor_specs, tflite_bytes
 
 from hemiface.runtime.manifest import (
     ConverterInfo,
     Manifest,
     ModelEntry,
-    Quantization,
     SourceModel,
-    TensorSpec,
     Verification,
     save_manifest,
 )
@@ -58,42 +57,21 @@ def lateral_image(rng: np.random.Generator, side: str, size: int = 224) -> np.nd
     return image
 
 
-def _convert(model, workdir: Path, fmt: str) -> bytes:
-    import tensorflow as tf
+def _representative():
+    rng = np.random.default_rng(0)
+    # The extremes first, so the input scale spans the whole [0, 1] range.
+    yield [np.zeros((1, 224, 224, 3), np.float32)]
+    yield [np.ones((1, 224, 224, 3), np.float32)]
+    for i in range(24):
+        image = lateral_image(rng, "left" if i % 2 else "right")
+        yield [image[np.newaxis].astype(np.float32) / 255.0]
 
+
+def _convert(model, workdir: Path, fmt: str) -> bytes:
     export = workdir / "saved"
     if not export.exists():
         model.export(str(export), verbose=False)
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(export))
-    if fmt == "int8":
-        rng = np.random.default_rng(0)
-
-        def representative():
-            # The extremes first, so the input scale spans the whole [0, 1] range.
-            yield [np.zeros((1, 224, 224, 3), np.float32)]
-            yield [np.ones((1, 224, 224, 3), np.float32)]
-            for i in range(24):
-                image = lateral_image(rng, "left" if i % 2 else "right")
-                yield [image[np.newaxis].astype(np.float32) / 255.0]
-
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = representative
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.uint8
-        converter.inference_output_type = tf.uint8
-    return converter.convert()
-
-
-def _io_specs(content: bytes) -> tuple[TensorSpec, TensorSpec]:
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=content)
-    specs = []
-    for detail in (interpreter.get_input_details()[0], interpreter.get_output_details()[0]):
-        scale, zero = detail["quantization"]
-        quant = Quantization(float(scale), int(zero)) if scale else None
-        specs.append(TensorSpec([int(v) for v in detail["shape"]], detail["dtype"].__name__, quant))
-    return specs[0], specs[1]
+    return tflite_bytes(export, fmt, _representative)
 
 
 def build_model_set(folder: Path, formats: tuple[str, ...] = ("float32", "int8")) -> Path:
@@ -112,7 +90,7 @@ def build_model_set(folder: Path, formats: tuple[str, ...] = ("float32", "int8")
             content = _convert(model, folder.parent / f"work_{name}", fmt)
             file = f"{name}.{fmt}.tflite"
             (folder / file).write_bytes(content)
-            input_spec, output_spec = _io_specs(content)
+            input_spec, output_spec = tensor_specs(content)
             entries.append(
                 ModelEntry(
                     name=name,

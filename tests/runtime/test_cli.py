@@ -266,14 +266,33 @@ def test_run_without_display_is_one_line(model_set_dir: Path, face_video: Path) 
     assert "use --headless" in result.stderr and result.stderr.count("\n") == 1
 
 
-@pytest.mark.slow
-def test_missing_camera_retries_then_one_line(model_set_dir: Path) -> None:
+# `hemiface` with the live loop's clock replaced: the backoff waits are recorded in a file
+# instead of slept through (run_stream's `sleep` is the loop's one way to wait).
+RECORDED_BACKOFF = """
+import atexit, json, sys
+from hemiface.runtime import pipeline
+waits, waits_file = [], sys.argv.pop(1)
+pipeline.run_stream.__kwdefaults__["sleep"] = waits.append
+atexit.register(lambda: open(waits_file, "w").write(json.dumps(waits)))
+from hemiface.cli import main
+sys.argv[0] = "hemiface"
+main()
+"""
+
+
+def test_missing_camera_retries_then_one_line(model_set_dir: Path, tmp_path: Path) -> None:
     # 5 reopen attempts with 0.5+1+2+4+8 s of backoff, then one line and a non-zero exit
-    result = hemiface("run", "--models", model_set_dir, "--camera", "57", "--headless")
+    waits_file = tmp_path / "waits.json"
+    result = subprocess.run(
+        [sys.executable, "-c", RECORDED_BACKOFF, str(waits_file), "run",
+         "--models", str(model_set_dir), "--camera", "57", "--headless"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: camera 57: cannot open it")
     assert "gave up after 5 reconnect attempts" in result.stderr
     assert "WARN" not in result.stderr and "Traceback" not in result.stderr
+    assert json.loads(waits_file.read_text()) == [0.5, 1.0, 2.0, 4.0, 8.0]
 
 
 def test_exif_orientation_and_no_face(model_set_dir: Path, images, tmp_path: Path) -> None:

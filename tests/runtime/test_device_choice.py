@@ -247,3 +247,28 @@ def test_fused_artifacts_are_timed_as_they_run(fused_set, tmp_path: Path) -> Non
     choice = _choose(folder, tmp_path / "separate", X86, separate, fuse=False)
     assert {name for name, _ in separate.calls} == set(NAMES)
     assert choice.timings_ms == {"float32": 12.0, "int8": 9.0}
+
+
+def test_a_failure_is_cached_as_one_and_old_caches_are_timed_again(
+    model_set_dir: Path, tmp_path: Path
+) -> None:
+    timer = CountingTimer({"float32": 5.0, "int8": ValueError("Didn't find op for builtin")})
+    first = _choose(model_set_dir, tmp_path, PI4, timer)
+    stored = json.loads(Path(first.cache_file).read_text())
+    assert stored["schema"] == device_choice.CACHE_SCHEMA == 2
+    (record,) = stored["settings"].values()
+    per_unit = list(record["ms"].values())
+    assert all(unit["float32"] == {"ms": 5.0} for unit in per_unit)
+    assert all(unit["int8"] == {"error": "Didn't find op for builtin"} for unit in per_unit)
+    again = _choose(model_set_dir, tmp_path, PI4, timer)
+    assert len(timer.calls) == 6 and not again.timed_here
+    assert again.failed == first.failed and again.timings_ms == {"float32": 15.0}
+    # A cache written before timings were typed (a number or an "error: ..." string each)
+    # is not misread: the set is timed again and the file replaced.
+    stored["schema"] = 1
+    for unit in record["ms"].values():
+        unit["float32"], unit["int8"] = 1.0, "error: old"
+    Path(first.cache_file).write_text(json.dumps(stored))
+    redone = _choose(model_set_dir, tmp_path, PI4, timer)
+    assert redone.timed_here and len(timer.calls) == 12
+    assert json.loads(Path(first.cache_file).read_text())["schema"] == 2

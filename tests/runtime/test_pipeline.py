@@ -188,25 +188,38 @@ def test_camera_that_dies_gives_up_after_bounded_reconnects(model_set, helpers, 
 
 
 def test_latest_frame_source_drops_stale_frames() -> None:
+    """A camera faster than the loop: frames that arrive between two reads are dropped,
+    the newest is handed out. The camera delivers a burst of frames, then holds the next
+    one until the test has read, so what is read does not depend on timing."""
+    burst = 4
     counter = [0]
+    burst_done, go_on, closing = threading.Event(), threading.Event(), threading.Event()
 
     def opener():
         def grab():
-            time.sleep(0.002)
+            if counter[0] and counter[0] % burst == 0:  # a whole burst is stored by now
+                burst_done.set()
+                go_on.wait(timeout=30)
+                go_on.clear()
+            if closing.is_set():
+                return None
             counter[0] += 1
-            return np.full((4, 4, 3), counter[0] % 256, np.uint8)
+            return np.full((4, 4, 3), counter[0], np.uint8)
 
         return grab, lambda: None
 
-    source = LatestFrameSource("fast camera", opener)
+    source = LatestFrameSource("fast camera", opener, read_timeout=30)
     source.open()
     seen = []
-    for _ in range(5):
-        time.sleep(0.03)  # slower than the camera
+    for _ in range(3):
+        assert burst_done.wait(timeout=30)
+        burst_done.clear()
         seen.append(int(source.read()[0, 0, 0]))
+        if len(seen) == 3:
+            closing.set()
+        go_on.set()
     source.close()
-    assert seen == sorted(seen) and len(set(seen)) == 5
-    assert seen[-1] - seen[0] > 4  # frames in between were skipped, not queued
+    assert seen == [4, 8, 12]  # the newest of each burst; the three before it were dropped
 
 
 def test_picamera_without_picamera2_is_one_line() -> None:
@@ -226,12 +239,15 @@ def test_interrupt_leaves_a_playable_recording(face_video: Path, model_set, tmp_
         if result.frame == 4:
             raise KeyboardInterrupt
 
+    threads_before = set(threading.enumerate())
     stats = run_stream(
         VideoFileSource(face_video),
         model_set,
         StreamSettings(record=record),
         on_result=interrupt_at_5,
     )
+    left_running = [t for t in threading.enumerate() if t not in threads_before and t.is_alive()]
+    assert left_running == []  # the decoder thread was stopped
     assert stats.ended == "interrupted" and stats.frames == 5
     capture = cv2.VideoCapture(str(record))
     count = 0
@@ -239,7 +255,6 @@ def test_interrupt_leaves_a_playable_recording(face_video: Path, model_set, tmp_
         count += 1
     capture.release()
     assert count == 5
-    assert threading.active_count() < 10  # the decoder thread was stopped
 
 
 def test_quit_key_ends_the_loop(face_video: Path, model_set) -> None:

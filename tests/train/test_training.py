@@ -55,6 +55,7 @@ def test_train_all_writes_reloadable_models_and_resumes(tmp_path):
     assert (out / "cnn_stroke_model.keras").read_bytes()[:2] == b"PK"
     saved = json.loads((out / REPORT_JSON).read_text())
     assert saved["weights_used"].startswith("random init")
+    assert saved["backbone_pretrained"] is False
     for entry in saved["models"]:
         metrics = entry["metrics"]
         assert 0.0 <= metrics["accuracy"] <= 1.0 and 0.0 <= metrics["roc_auc"] <= 1.0
@@ -88,7 +89,10 @@ def test_imagenet_falls_back_explicitly_and_models_have_the_right_shape():
     from hemiface.train.models import build_cnn, make_base_model
 
     model, source = make_base_model("imagenet", input_size=96, alpha=0.35)
-    assert source == "imagenet" or source.startswith("random init (ImageNet weights unavailable")
+    if source.pretrained:
+        assert source.description == "imagenet"
+    else:
+        assert source.description.startswith("random init (ImageNet weights unavailable")
     assert model.output_shape == (None, 1)
     assert all(not layer.trainable for layer in model.layers
                if layer.name not in ("global_pool", "dropout", "droop_side"))  # fmt: skip
@@ -101,10 +105,10 @@ def test_finetune_recipe_depends_on_pretrained_weights():
     from hemiface.train.config import FULL
     from hemiface.train.trainer import _finetune_recipe
 
-    pretrained = _finetune_recipe("imagenet", FULL)
+    pretrained = _finetune_recipe(True, FULL)
     assert (pretrained.cut_layer, pretrained.finetune_from) == ("block_15_add", "block_16_expand")
     assert pretrained.batchnorm_momentum is None and not pretrained.mirror_train
-    scratch = _finetune_recipe("random init (--weights none)", FULL)
+    scratch = _finetune_recipe(False, FULL)
     assert scratch.finetune_from == FULL.scratch_finetune_from and scratch.mirror_train
     assert scratch.batchnorm_momentum == FULL.scratch_batchnorm_momentum
     assert "random init" in scratch.describe() and "pretrained" in pretrained.describe()
@@ -121,3 +125,23 @@ def test_unfreeze_upper_trains_batchnorm_only_when_asked():
     bn = model.get_layer("block_13_expand_BN")
     assert bn.trainable and bn.momentum == 0.9
     assert not model.get_layer("block_12_expand").trainable
+
+
+def test_a_reused_base_keeps_the_recorded_pretraining(tmp_path: Path):
+    from hemiface.train.trainer import _previous_backbone
+
+    assert _previous_backbone(tmp_path, "unknown") == _backbone(True, "unknown")
+    report = tmp_path / REPORT_JSON
+    report.write_text(json.dumps({"weights_used": "file w.h5", "backbone_pretrained": False}))
+    assert _previous_backbone(tmp_path, "unknown") == _backbone(False, "file w.h5")
+    # Reports written before the flag was kept say it in their sentence only.
+    report.write_text(json.dumps({"weights_used": "random init (--weights none)"}))
+    assert not _previous_backbone(tmp_path, "unknown").pretrained
+    report.write_text(json.dumps({"weights_used": "imagenet"}))
+    assert _previous_backbone(tmp_path, "unknown").pretrained
+
+
+def _backbone(pretrained: bool, description: str):  # noqa: ANN202 - keras-side type
+    from hemiface.train.models import BackboneWeights
+
+    return BackboneWeights(pretrained, description)
