@@ -158,7 +158,7 @@ def stage_runtime(ctx: DemoContext) -> RuntimeOutput:
     from hemiface.runtime.detectors import open_detector
     from hemiface.runtime.modelset import load_model_set
     from hemiface.runtime.overlay import draw_figure
-    from hemiface.runtime.pipeline import run_stream
+    from hemiface.runtime.pipeline import StreamSettings, run_stream
     from hemiface.runtime.sources import VideoFileSource
     from hemiface.synth.video import label_accuracy, write_face_video
 
@@ -189,10 +189,10 @@ def stage_runtime(ctx: DemoContext) -> RuntimeOutput:
         ctx.progress("live loop on the video", len(frames), len(truth))
 
     detector = open_detector(ctx.modelset)  # BlazeFace when the set carries it, else Haar
+    settings = StreamSettings(crop="face", record=folder / "annotated.mp4")
     stats = run_stream(
-        VideoFileSource(video), model_set, crop="face", record=folder / "annotated.mp4",
-        on_result=on_result, detector=detector,
-    )  # fmt: skip
+        VideoFileSource(video), model_set, settings, on_result=on_result, detector=detector
+    )
     (folder / "stream.jsonl").write_text("\n".join(json.dumps(f) for f in frames) + "\n")
     predicted = [f["ensemble"]["label"] if f.get("ensemble") else None for f in frames]
     per_model = {
@@ -225,7 +225,7 @@ def stage_runtime(ctx: DemoContext) -> RuntimeOutput:
 
 
 def stage_explain(ctx: DemoContext) -> ExplainOutput:
-    from hemiface.explain.api import ExplainSession, explain_image
+    from hemiface.explain.api import ExplainSession, ExplainSettings, explain_image
 
     output = ExplainOutput()
     session = ExplainSession()  # load and trace each model once for both images
@@ -233,7 +233,9 @@ def stage_explain(ctx: DemoContext) -> ExplainOutput:
     for index, (image, truth) in enumerate(images):
         folder = ctx.out / "explain" / truth.lower()
         ctx.progress(f"explaining a {truth} test image", index, len(images))
-        report = explain_image(image, ctx.models, folder, steps="auto", session=session)
+        report = explain_image(
+            image, ctx.models, folder, ExplainSettings(steps="auto"), session=session
+        )
         output.images[truth] = ExplainedImage(
             image=str(image),
             figure=report.files.get("comparison"),
