@@ -129,7 +129,7 @@ def test_backbone_pretraining_resumes_and_loads_as_base_weights(tmp_path: Path) 
     assert second.steps_done == 4 and [h["size"] for h in second.history] == [64, 96]
     assert second.images_seen == 16 and second.val_accuracy_224 is not None
     model, source = make_base_model(str(tmp_path / BACKBONE_WEIGHTS))
-    assert source.startswith("file ")
+    assert source.pretrained and source.description.startswith("file ")
     assert model.input_shape == (None, 224, 224, 3) and model.output_shape == (None, 1)
 
 
