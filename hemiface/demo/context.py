@@ -14,6 +14,10 @@ from hemiface.core.domain import MODEL_FILES
 FULL_IMAGES = 3000
 QUICK_IMAGES = 600
 SEED = 0
+# --quick converts the two formats a device chooses between (float32 on this x86 machine,
+# full int8 on a Pi): float16 and dynamic-range conversion and verification are most of
+# the full convert stage's time.
+QUICK_FORMATS = ("float32", "int8")
 SAMPLE_IMAGES = 6  # test images run through `predict` and drawn notebook-style
 VIDEO_SECONDS, VIDEO_FPS = 6.0, 15.0
 # The video's person: seed 1 is a face the Haar cascade finds. Darker synthetic faces are

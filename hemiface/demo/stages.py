@@ -2,9 +2,9 @@
 
 data (synthetic faces) -> train (the three reference models: by default the set this
 repository ships in reference/, checked against its SHA256SUMS; with --retrain trained
-from nothing by a named recipe) -> convert (four TFLite formats, verified) -> runtime
-(images and a generated video, headless, recorded) -> explain (one Left and one Right test
-image) -> bench (latency and agreement).
+from nothing by a named recipe) -> convert (four TFLite formats, two with --quick;
+verified) -> runtime (images and a generated video, headless, recorded) -> explain (one
+Left and one Right test image) -> bench (latency and agreement).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 from hemiface.core.domain import LABELS
 from hemiface.demo.context import (
     FULL_IMAGES,
+    QUICK_FORMATS,
     QUICK_IMAGES,
     SAMPLE_IMAGES,
     SEED,
@@ -102,10 +103,12 @@ def stage_train(ctx: DemoContext) -> TrainOutput:
 
 def stage_convert(ctx: DemoContext) -> ConvertOutput:
     from hemiface.convert.pipeline import convert_models
+    from hemiface.runtime.manifest import FORMATS
 
     summary = convert_models(
         ctx.keras_files(),
         ctx.modelset,
+        formats=QUICK_FORMATS if ctx.quick else FORMATS,
         calib=ctx.data / "train",
         verify=ctx.data / "test",
         progress=ctx.progress,
