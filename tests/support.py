@@ -90,3 +90,15 @@ def fake_model_set(
     manifest = Manifest(models=[ModelEntry(**values)])
     save_manifest(manifest, folder)
     return manifest
+
+
+def default_sigint() -> None:
+    """`preexec_fn` for a child that a test stops with SIGINT, as Ctrl-C at a terminal does.
+
+    A process started in the background by a shell without job control inherits SIGINT
+    ignored, and Python then installs no KeyboardInterrupt handler: the child would not
+    stop. Restoring the default lets the child's Python install it, whoever started pytest.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

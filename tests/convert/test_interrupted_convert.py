@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support import default_sigint
 
 from hemiface.convert.pipeline import convert_models
 from hemiface.convert.publish import JOURNAL_NAME, LOCK_NAME, STAGING_PREFIX, artifact_files
@@ -97,6 +98,7 @@ def _run_until(point: str, out: Path, model: Path, marker: Path) -> subprocess.P
     process = subprocess.Popen(
         [sys.executable, "-c", PAUSING_CONVERT, point, str(marker), *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        preexec_fn=default_sigint,
     )  # fmt: skip
     deadline = time.monotonic() + 240
     while not marker.exists():

@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from support import default_sigint
 
 from hemiface.runtime.manifest import MANIFEST_NAME
 
@@ -229,6 +230,7 @@ def test_ctrl_c_leaves_a_playable_recording(
         [*HEMIFACE, "run", "--models", str(model_set_dir), "--video", str(video),
          "--headless", "--record", str(record)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=default_sigint,
     )  # fmt: skip
     assert process.stdout is not None
     for _ in range(5):
