@@ -197,7 +197,12 @@ def main() -> None:
             message = shorten(exc.format_message())
             err.print(f"[bold red]error:[/] {escape(message)}{escape(hint)}", markup=True)
         sys.exit(exc.exit_code)
-    except typer.Abort:  # typer._click.exceptions has no Abort
+    except typer.Abort as exc:  # typer._click.exceptions has no Abort
+        # Without standalone mode click turns Ctrl-C into Abort (Typer 0.29's own copy
+        # returns 130): exit 130 either way.
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            err.print("interrupted")
+            sys.exit(130)
         err.print("Aborted!")
         sys.exit(1)
     except KeyboardInterrupt:

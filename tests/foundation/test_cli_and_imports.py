@@ -168,3 +168,22 @@ def test_an_aborted_command_is_one_line() -> None:
     result = run_python(code)
     assert result.returncode == 1
     assert result.stderr.strip() == "Aborted!"
+
+
+def test_ctrl_c_inside_a_command_exits_130() -> None:
+    """click (without standalone mode) turns a KeyboardInterrupt into Abort; Typer 0.29's
+    own copy returns 130 instead, which main() passes on as it is."""
+    code = (
+        "import sys, typer; sys.argv = ['hemiface', 'info']\n"
+        "from hemiface import cli\n"
+        "def interrupted(*a, **k):\n"
+        "    try:\n"
+        "        raise KeyboardInterrupt\n"
+        "    except KeyboardInterrupt:\n"
+        "        raise typer.Abort() from None\n"
+        "cli.app = interrupted\n"
+        "cli.main()\n"
+    )
+    result = run_python(code)
+    assert result.returncode == 130
+    assert result.stderr.strip() == "interrupted"
