@@ -28,6 +28,7 @@ from hemiface.runtime.backends import Backend
 from hemiface.runtime.delegation import delegation_report
 from hemiface.runtime.manifest import (
     ConverterInfo,
+    FusedEntry,
     Manifest,
     ModelEntry,
     Preprocessing,
@@ -232,7 +233,7 @@ def _find_entry(manifest: Manifest | None, name: str, fmt: str) -> ModelEntry | 
 
 
 def _reusable_content(
-    out: Path, prev: ModelEntry | None, cached: dict[str, str], key: str
+    out: Path, prev: ModelEntry | FusedEntry | None, cached: dict[str, str], key: str
 ) -> bytes | None:
     """The existing artifact's bytes when it was made from the same inputs and is intact."""
     if prev is None or cached.get("key") != key or cached.get("sha256") != prev.sha256:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from hemiface.convert import compat
-from hemiface.convert.artifact import ModelWork, tensor_spec
+from hemiface.convert.artifact import ModelWork, _reusable_content, tensor_spec
 from hemiface.convert.fuse import (
     SharedTrunk,
     build_fused_model,
@@ -109,7 +109,7 @@ def fused_artifact(
     olds = previous.fused if previous else []
     prev = next((f for f in olds if f.name == work.name and f.format == fmt), None)
     cached = cache.get(plain, {})
-    content = _reusable(out, prev, cached, key)
+    content = _reusable_content(out, prev, cached, key)
     reused = content is not None
     if reused and prev is not None:
         file = prev.file
@@ -274,16 +274,6 @@ def _problems(
                     f"{dp:.2e} (more than {FLOAT32_EXACT:g})"
                 )
     return problems
-
-
-def _reusable(out: Path, prev: FusedEntry | None, cached: dict[str, str], key: str) -> bytes | None:
-    if prev is None or cached.get("key") != key or cached.get("sha256") != prev.sha256:
-        return None
-    try:
-        content = (out / prev.file).read_bytes()
-    except OSError:
-        return None
-    return content if hashlib.sha256(content).hexdigest() == prev.sha256 else None
 
 
 def merge_fused(
