@@ -18,9 +18,8 @@ import numpy as np
 from hemiface.benchmarks import metrics
 from hemiface.benchmarks.inputs import LabelledImage
 from hemiface.core import metrics as core
-from hemiface.core.errors import one_line
+from hemiface.core.errors import HemifaceError, one_line
 from hemiface.runtime.classifier import TFLiteClassifier
-from hemiface.runtime.errors import HemifaceError
 from hemiface.runtime.images import read_image
 from hemiface.runtime.manifest import Manifest, Preprocessing
 from hemiface.runtime.preprocess import to_tensor

@@ -48,11 +48,12 @@ from hemiface.benchmarks.sections import (
 )
 from hemiface.benchmarks.selection import Selection, parse_only
 from hemiface.benchmarks.set_latency import run_set_section
+from hemiface.core.checksum import sha256_file
+from hemiface.core.errors import HemifaceError
 from hemiface.runtime.backends import physical_cores
-from hemiface.runtime.errors import HemifaceError
 from hemiface.runtime.fused import choose_fused
 from hemiface.runtime.images import write_image
-from hemiface.runtime.manifest import Manifest, sha256_file
+from hemiface.runtime.manifest import Manifest
 
 Step = Callable[[str], None]
 

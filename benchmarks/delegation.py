@@ -12,11 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hemiface.core.errors import one_line
+from hemiface.core.errors import HemifaceError, one_line
 from hemiface.core.quiet import quiet_fds
 from hemiface.runtime.backends import resolve_backend
 from hemiface.runtime.delegation import delegation_report
-from hemiface.runtime.errors import HemifaceError
 from hemiface.runtime.manifest import Manifest, read_verified_model
 
 

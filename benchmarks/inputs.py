@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from hemiface.core.errors import HemifaceError
 from hemiface.core.folders import read_labelled_folder
-from hemiface.runtime.errors import HemifaceError
 from hemiface.runtime.manifest import Manifest, load_manifest
 
 KERAS_SUFFIXES = (".keras", ".h5")

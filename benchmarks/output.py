@@ -9,7 +9,7 @@ from typing import Any
 
 from hemiface.benchmarks.report import render_report
 from hemiface.benchmarks.schema import validate
-from hemiface.runtime.errors import HemifaceError
+from hemiface.core.errors import HemifaceError
 from hemiface.runtime.manifest import atomic_write_bytes
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hemiface.benchmarks import latency as lat
-from hemiface.runtime.errors import HemifaceError
+from hemiface.core.errors import HemifaceError
 from hemiface.runtime.manifest import FORMATS, Manifest
 
 SECTIONS = ("latency", "set", "agreement", "pipeline")

@@ -51,7 +51,7 @@ def converter_versions(model: Any = None) -> ConverterInfo:
     """hemiface, TensorFlow and the Keras that exported `model` (tf-keras for a Keras 2 one)."""
     import tensorflow as tf
 
-    from hemiface import __version__
+    from hemiface.core.version import __version__
     from hemiface.kerasio import keras_module_for
 
     keras = keras_module_for(model)

@@ -16,10 +16,10 @@ import hashlib
 import importlib.metadata
 from pathlib import Path
 
+from hemiface.core.errors import HemifaceError
 from hemiface.core.quiet import quiet_fds
 from hemiface.runtime.backends import Backend
 from hemiface.runtime.blazeface import KIND, BlazeFaceDetector
-from hemiface.runtime.errors import HemifaceError
 from hemiface.runtime.manifest import (
     DetectorEntry,
     DetectorSource,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from hemiface.runtime.errors import HemifaceError
+from hemiface.core.errors import HemifaceError
 
 TFLITE_IDENTIFIER = b"TFL3"
 

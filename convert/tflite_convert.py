@@ -18,10 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from hemiface.core.errors import shorten
+from hemiface.core.errors import HemifaceError, shorten
 from hemiface.core.quiet import quiet_fds
 from hemiface.kerasio import is_tf_keras_model
-from hemiface.runtime.errors import HemifaceError
 
 INT8_IO = ("uint8", "int8", "float")
 STATIC_BATCH = 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from hemiface.runtime.errors import HemifaceError
+from hemiface.core.errors import HemifaceError
 
 LABELS_CSV = "labels.csv"
 SEARCH_LEVELS = 4  # OUT/test/Left/face.jpg sits three folders below OUT

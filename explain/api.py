@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from hemiface.core.domain import NOTICE
+from hemiface.core.errors import HemifaceError
 from hemiface.explain.annotations import find_annotation
 from hemiface.explain.baselines import make_baselines
 from hemiface.explain.figures import Panel, comparison_figure, overlay, shared_scale
@@ -28,7 +29,6 @@ from hemiface.explain.integrated_gradients import Attribution, expected_evaluati
 from hemiface.explain.metrics import SIDE_NOTE, laterality, mask_metrics
 from hemiface.explain.models import ModelSource, find_models, load_model
 from hemiface.explain.settings import ExplainSettings
-from hemiface.runtime.errors import HemifaceError
 from hemiface.runtime.images import read_image, write_image
 from hemiface.runtime.manifest import Preprocessing
 from hemiface.runtime.preprocess import resize_for_model, to_tensor

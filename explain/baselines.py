@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from hemiface.runtime.errors import HemifaceError
+from hemiface.core.errors import HemifaceError
 
 BASELINES = ("black", "white", "blur", "noise")
 # Blur sigma as a fraction of the image's larger side: ~11 px at 224, enough to wash out

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hemiface.core.errors import HemifaceError
 from hemiface.explain.rules import (
     NESTED_RULES,
     check_rule,
@@ -24,7 +25,6 @@ from hemiface.explain.rules import (
     refinement_points,
 )
 from hemiface.explain.scorer import ModelScorer, Target
-from hemiface.runtime.errors import HemifaceError
 
 AUTO_START_STEPS = 32
 AUTO_MAX_STEPS = 1024

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hemiface.core.domain import MODEL_NAMES, model_title
-from hemiface.runtime.errors import HemifaceError
+from hemiface.core.errors import HemifaceError
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hemiface.runtime.errors import HemifaceError
+from hemiface.core.errors import HemifaceError
 
 RULES = ("trapezoid", "riemann_left", "riemann_right", "riemann_middle", "gauss_legendre")
 NESTED_RULES = ("trapezoid", "riemann_left", "riemann_right")

@@ -15,12 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from hemiface.core.errors import one_line
+from hemiface.core.errors import HemifaceError, one_line
 from hemiface.explain.integrated_gradients import Attribution, ProgressFn
 from hemiface.explain.metrics import magnitude_map, signed_map, spearman
 from hemiface.explain.scorer import ModelScorer, Target
 from hemiface.explain.settings import IGSettings
-from hemiface.runtime.errors import HemifaceError
 
 
 def layers_with_weights(model: Any) -> list[Any]:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from hemiface.core.domain import LABELS, POSITIVE_LABEL
-from hemiface.runtime.errors import HemifaceError
+from hemiface.core.errors import HemifaceError
 
 
 @dataclass(frozen=True)

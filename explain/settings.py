@@ -17,7 +17,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from hemiface.core.domain import LABELS
-from hemiface.runtime.errors import HemifaceError
+from hemiface.core.errors import HemifaceError
 
 if TYPE_CHECKING:
     import numpy as np

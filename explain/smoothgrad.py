@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from hemiface.core.errors import HemifaceError
 from hemiface.explain.integrated_gradients import Attribution, ProgressFn, completeness_error
 from hemiface.explain.scorer import ModelScorer, Target
 from hemiface.explain.settings import IGSettings
-from hemiface.runtime.errors import HemifaceError
 
 DEFAULT_SIGMA = 0.15  # fraction of the input range; the SmoothGrad paper's 10-20 % band
 

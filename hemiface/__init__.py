@@ -4,4 +4,6 @@ This package is thin glue (the Typer app). The work lives in hemiface.runtime,
 hemiface.convert, hemiface.explain, hemiface.benchmarks, hemiface.synth and hemiface.train.
 """
 
-__version__ = "0.1.0"
+from hemiface.core.version import __version__
+
+__all__ = ["__version__"]

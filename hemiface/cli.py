@@ -23,8 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from hemiface.core.domain import NOTICE
-from hemiface.core.errors import one_line, shorten
-from hemiface.runtime.errors import HemifaceError
+from hemiface.core.errors import HemifaceError, one_line, shorten
 
 try:
     from typer._click import exceptions as click_exceptions

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hemiface.core.checksum import sha256_file
 from hemiface.core.errors import one_line, shorten
 from hemiface.kerasio.files import (
     KerasFileFacts,
@@ -35,7 +36,6 @@ from hemiface.kerasio.files import (
     read_facts,
 )
 from hemiface.kerasio.quiet import import_keras, quiet_tensorflow
-from hemiface.runtime.manifest import sha256_file
 
 __all__ = ["LOADERS", "LoadedModel", "ModelLoadError", "load_keras_model", "model_name_for"]
 

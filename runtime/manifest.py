@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hemiface.core.checksum import sha256_file
 from hemiface.runtime.errors import ManifestError
 from hemiface.runtime.manifest_checks import SchemaError, check_semantics, from_json, which_model
 from hemiface.runtime.manifest_schema import (
@@ -84,14 +85,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def manifest_path(folder_or_file: Path) -> Path:

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from hemiface.core.domain import LABELS
-from hemiface.runtime.errors import HemifaceError
+from hemiface.core.errors import HemifaceError
 from hemiface.synth.faces import SynthFace, render_face
 
 SPLITS = ("train", "val", "test")

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hemiface.runtime.errors import HemifaceError
+from hemiface.core.errors import HemifaceError
 from hemiface.synth.faces import mirror, render_face
 
 FRAME_SIZE = (640, 480)  # width, height: a common webcam mode

@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 
 from hemiface.core.domain import LABELS
+from hemiface.core.errors import HemifaceError
 from hemiface.core.folders import read_labelled_folder
-from hemiface.runtime.errors import HemifaceError
 from hemiface.runtime.images import read_image
 
 SPLITS = ("train", "val", "test")

@@ -27,9 +27,8 @@ quiet_tensorflow()
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from hemiface.core.errors import one_line  # noqa: E402
+from hemiface.core.errors import HemifaceError, one_line  # noqa: E402
 from hemiface.kerasio import load_keras_model  # noqa: E402
-from hemiface.runtime.errors import HemifaceError  # noqa: E402
 
 log = logging.getLogger("hemiface.train")
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from hemiface.core.checksum import sha256_file
 from hemiface.core.domain import MODEL_FILES, MODEL_TITLES
-from hemiface.runtime.errors import HemifaceError
-from hemiface.runtime.manifest import sha256_file
+from hemiface.core.errors import HemifaceError
 from hemiface.synth.dataset import LABELS_CSV, generate_dataset, read_labels
 from hemiface.train.backbone import (
     BACKBONE_REPORT,

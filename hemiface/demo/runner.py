@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from hemiface.core.errors import one_line
+from hemiface.core.errors import HemifaceError, one_line
 from hemiface.demo import stages
 from hemiface.demo.cache import cached_output, remember
 from hemiface.demo.context import DemoContext, StageProgress
@@ -28,7 +28,6 @@ from hemiface.demo.results import (
     StageOutput,
     TrainOutput,
 )
-from hemiface.runtime.errors import HemifaceError
 
 OutputT = TypeVar("OutputT", bound=StageOutput)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hemiface.core.domain import LABELS
+from hemiface.core.errors import HemifaceError
 from hemiface.demo.context import (
     FULL_IMAGES,
     QUICK_FORMATS,
@@ -41,7 +42,6 @@ from hemiface.demo.results import (
     TrainOutput,
     load,
 )
-from hemiface.runtime.errors import HemifaceError
 
 
 def stage_data(ctx: DemoContext) -> DataOutput:

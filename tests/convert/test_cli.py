@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hemiface.cli import app
-from hemiface.runtime.errors import HemifaceError
+from hemiface.core.errors import HemifaceError
 
 HEMIFACE = [sys.executable, "-m", "hemiface"]
 

@@ -72,8 +72,8 @@ def test_without_the_package_the_set_has_no_detector_or_keeps_its_own(
 
 def test_a_model_that_is_not_blazeface_is_refused(models_dir: Path, tmp_path: Path) -> None:
     from hemiface.convert.detector import detector_entry
+    from hemiface.core.errors import HemifaceError
     from hemiface.runtime.backends import resolve_backend
-    from hemiface.runtime.errors import HemifaceError
     from hemiface.runtime.manifest import DetectorSource
 
     source = DetectorSource("pkg", "1.0", "data/model.tflite", "MIT", "Apache-2.0")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from hemiface.core.checksum import sha256_file
 from hemiface.kerasio import ModelLoadError, load_keras_model, model_name_for
-from hemiface.runtime.manifest import sha256_file
 
 
 def test_loads_keras_and_h5_with_name_format_and_sha(models_dir: Path):

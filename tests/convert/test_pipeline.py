@@ -12,8 +12,8 @@ import pytest
 from hemiface.convert import artifact
 from hemiface.convert.calibration import DatasetError
 from hemiface.convert.pipeline import ConvertOptionError, convert_models
+from hemiface.core.errors import HemifaceError
 from hemiface.runtime.classifier import TFLiteClassifier
-from hemiface.runtime.errors import HemifaceError
 from hemiface.runtime.images import list_images, read_image
 from hemiface.runtime.manifest import FORMATS, MANIFEST_NAME, load_manifest
 from hemiface.runtime.preprocess import to_tensor

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from hemiface.core.errors import HemifaceError
 from hemiface.demo.cache import cached_output, remember
 from hemiface.demo.context import DemoContext, shipped_reference
 from hemiface.demo.index import write_index
@@ -29,7 +30,6 @@ from hemiface.demo.results import (
     TrainOutput,
 )
 from hemiface.demo.runner import STAGE_NAMES, Stage, StageResult, run_demo, run_stage
-from hemiface.runtime.errors import HemifaceError
 
 
 def _records(tmp: Path) -> dict[str, StageOutput]:

@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
+from hemiface.core.errors import HemifaceError
 from hemiface.explain.api import explain_image
 from hemiface.explain.settings import ExplainSettings
-from hemiface.runtime.errors import HemifaceError
 
 NAMES = ("mobilenetv2_base_model", "mobilenetv2_finetuned_model", "cnn_stroke_model")
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hemiface.core.errors import HemifaceError
 from hemiface.explain.baselines import make_baselines
 from hemiface.explain.integrated_gradients import integrated_gradients
 from hemiface.explain.rules import RULES
 from hemiface.explain.scorer import ModelScorer, Target
-from hemiface.runtime.errors import HemifaceError
 
 
 def sigmoid(z):

@@ -304,8 +304,8 @@ def test_detection_face_box_is_grown_like_the_haar_box() -> None:
 
 
 def test_open_detector_default_and_choice(blazeface_set_dir: Path, model_set_dir: Path) -> None:
+    from hemiface.core.errors import HemifaceError
     from hemiface.runtime.detectors import open_detector
-    from hemiface.runtime.errors import HemifaceError
 
     assert open_detector(blazeface_set_dir).name == "blazeface"
     assert open_detector(blazeface_set_dir, "haar").name == "haar"
@@ -334,8 +334,8 @@ def test_a_tampered_detector_is_refused(blazeface_set_dir: Path, tmp_path: Path)
 
 
 def test_a_detector_that_cannot_load_names_the_way_out(blazeface_set_dir, tmp_path) -> None:
+    from hemiface.core.errors import HemifaceError
     from hemiface.runtime.detectors import open_detector
-    from hemiface.runtime.errors import HemifaceError
     from hemiface.runtime.manifest import load_manifest, save_manifest, sha256_file
 
     folder = tmp_path / "set"

@@ -270,7 +270,7 @@ def test_quit_key_ends_the_loop(face_video: Path, model_set) -> None:
 
 
 def test_stream_settings_are_checked_when_made() -> None:
-    from hemiface.runtime.errors import HemifaceError
+    from hemiface.core.errors import HemifaceError
     from hemiface.runtime.pipeline import CROPS
 
     for bad, message in [

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hemiface.cli import app
-from hemiface.runtime.errors import HemifaceError
+from hemiface.core.errors import HemifaceError
 from hemiface.runtime.images import list_images, read_image
 from hemiface.synth.dataset import generate_dataset, read_labels, render_item
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from hemiface.core.domain import MODEL_FILES
-from hemiface.runtime.errors import HemifaceError
+from hemiface.core.errors import HemifaceError
 from hemiface.train.recipe import (
     CHECKSUMS,
     HELDOUT_JSON,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from hemiface.core.domain import MODEL_FILES
-from hemiface.runtime.errors import HemifaceError
+from hemiface.core.errors import HemifaceError
 from hemiface.synth.dataset import generate_dataset
 from hemiface.train.config import TrainConfig
 from hemiface.train.names import REPORT_JSON, REPORT_MD
