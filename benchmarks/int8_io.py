@@ -30,13 +30,15 @@ RUNS_PER_ROUND = 10
 
 
 def convert_both(models: list[Path], calib: Path, verify: Path, work: Path) -> dict[str, Path]:
-    from hemiface.convert.pipeline import convert_models
+    from hemiface.convert.pipeline import ConvertSettings, convert_models
 
     sets = {}
     for io in IO_TYPES:
         sets[io] = work / f"set-{io}"
         convert_models(
-            models, sets[io], formats=("int8",), calib=calib, verify=verify, int8_io=io, fuse=False
+            models,
+            sets[io],
+            ConvertSettings(formats=("int8",), calib=calib, verify=verify, int8_io=io, fuse=False),
         )
     return sets
 

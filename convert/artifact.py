@@ -1,41 +1,122 @@
-"""One source model's artifacts: convert (or reuse) each format, read its ops, load it in
-every reachable interpreter, and verify it against the Keras model."""
+"""One artifact, from SavedModel to manifest entry: the single path every artifact takes.
+
+An artifact answers for one model or, fused, for several (the shared trunk once, one
+output per model); either way `make_artifact` converts it (or reuses an intact earlier
+file), reads its ops, loads it once in this process's interpreter (tensor specs, XNNPACK
+partitions, the output of each model) and runs it on the check images through the
+runtime's own classifier, so what is measured is what the device computes. It runs in a
+worker process of `convert.jobs` or in the calling process: everything it needs travels
+in the picklable `ArtifactJob`, the images as .npy files read memory-mapped.
+
+The comparison with the Keras source happens in the caller (`convert.pipeline`), which
+computes the Keras probabilities once per model while the workers convert.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from hemiface.convert import compat
-from hemiface.convert.calibration import ImageSet
-from hemiface.convert.summary import ConversionRow
-from hemiface.convert.tflite_convert import (
-    STATIC_BATCH,
-    convert_to_tflite,
-    export_saved_model,
-)
-from hemiface.convert.verify import (
-    KERAS_BATCH,
-    artifact_probabilities,
-    compare_with_source,
-)
-from hemiface.core.domain import model_title
+from hemiface.convert.tflite_convert import convert_to_tflite
 from hemiface.core.quiet import quiet_fds
-from hemiface.kerasio import LoadedModel, predict_probabilities
-from hemiface.runtime.backends import Backend
+from hemiface.runtime.backends import Backend, resolve_backend
+from hemiface.runtime.classifier import TFLiteClassifier
 from hemiface.runtime.delegation import delegation_report
+from hemiface.runtime.fused import FusedRunner
 from hemiface.runtime.manifest import (
     ConverterInfo,
     FusedEntry,
-    Manifest,
+    FusedOutput,
+    LoadCheck,
     ModelEntry,
     Preprocessing,
     Quantization,
     SourceModel,
     TensorSpec,
 )
+
+# The steps whose time convert reports, in the order they run.
+STEPS = ("convert", "ops", "load", "load_elsewhere", "run")
+
+
+@dataclass(frozen=True)
+class OutputSource:
+    """One output of an artifact: the model it answers for."""
+
+    model: str
+    title: str
+    source: SourceModel
+
+
+@dataclass(frozen=True)
+class Trunk:
+    """What a fused artifact shares: its first `layers` layers, up to `last_layer`."""
+
+    layers: int
+    last_layer: str
+    params: int
+
+
+@dataclass(frozen=True)
+class ArtifactJob:
+    """Everything one artifact needs, picklable for a worker process."""
+
+    name: str  # the model's name, or the fused models' names joined by "+"
+    format: str
+    file: str  # its name in the staging folder
+    outputs: tuple[OutputSource, ...]  # one, or one per fused model
+    saved_model: Path
+    preprocessing: Preprocessing
+    converter: ConverterInfo
+    staging: Path
+    check_images: Path  # .npy (N, H, W, 3) float32: verification images or probes
+    int8_io: str = "int8"
+    target: str | None = None
+    calibration: Path | None = None  # .npy of calibration tensors (int8 only)
+    calibration_text: str | None = None
+    reuse: Path | None = None  # an earlier artifact made from the same inputs
+    reuse_sha256: str | None = None
+    trunk: Trunk | None = None  # set for a fused artifact
+
+    @property
+    def fused(self) -> bool:
+        return self.trunk is not None
+
+
+@dataclass
+class ArtifactResult:
+    """What `make_artifact` found: the entry (without its verification), the
+    probabilities of each output on the check images, and where its time went."""
+
+    entry: ModelEntry | FusedEntry
+    probabilities: np.ndarray  # (images, outputs)
+    latency_ms: float  # median of single invokes
+    reused: bool
+    target_problem: str | None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+class StepClock:
+    """Seconds spent per named step (a step may run several times)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, step: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[step] = self.seconds.get(step, 0.0) + time.perf_counter() - start
 
 
 def tensor_spec(detail: dict[str, Any]) -> TensorSpec:
@@ -47,205 +128,136 @@ def tensor_spec(detail: dict[str, Any]) -> TensorSpec:
     return TensorSpec([int(v) for v in detail["shape"]], str(dtype), quant)
 
 
-def converter_versions(model: Any = None) -> ConverterInfo:
-    """hemiface, TensorFlow and the Keras that exported `model` (tf-keras for a Keras 2 one)."""
-    import tensorflow as tf
-
-    from hemiface.core.version import __version__
-    from hemiface.kerasio import keras_module_for
-
-    keras = keras_module_for(model)
-    return ConverterInfo(hemiface=__version__, tensorflow=tf.__version__, keras=keras.__version__)
-
-
-class ModelWork:
-    """Conversion of one source model: the SavedModel export and Keras outputs, made once."""
-
-    def __init__(
-        self,
-        model: LoadedModel,
-        spec: Preprocessing,
-        calib_set: ImageSet | None,
-        verify_set: ImageSet | None,
-        workdir: Path,
-        backend: Backend,
-        output_index: int | None = None,
-    ) -> None:
-        self.model = model
-        self.output_index = output_index
-        self.spec = spec
-        self.calib_set = calib_set
-        self.verify_set = verify_set
-        self.workdir = workdir
-        self.backend = backend
-        self.versions = converter_versions(model.model)
-        self._saved_model: Path | None = None
-        self._source_p: Any = None
-        # Per format: the artifact's bytes and (once verified here) its probabilities on
-        # the verification images, for the fused artifact's comparison with it.
-        self.contents: dict[str, bytes] = {}
-        self.artifact_p: dict[str, Any] = {}
-        self.source_bytes = source_size(model.path)
-
-    def saved_model(self) -> Path:
-        if self._saved_model is None:
-            # TensorFlow reads the variables back through a glob pattern: a name with
-            # "[" or "*" in it would match nothing, so the folder gets a name without.
-            digest = hashlib.sha256(self.model.name.encode("utf-8")).hexdigest()[:12]
-            folder = self.workdir / f"savedmodel-{digest}"
-            self._saved_model = export_saved_model(self.model.model, folder)
-        return self._saved_model
-
-    def source_probabilities(self) -> Any:
-        if self._source_p is None and self.verify_set is not None:
-            self._source_p = predict_probabilities(
-                self.model.model, self.verify_set.tensors, KERAS_BATCH
-            )
-        return self._source_p
-
-    def work_key(self, fmt: str, int8_io: str, target: str | None) -> str:
-        parts = [self.model.sha256, fmt, self.versions.tensorflow, self.versions.hemiface]
-        parts += [f"loader={self.model.loader} {self.versions.keras}"]
-        parts += [f"output={self.output_index}", f"target={target}", f"batch={STATIC_BATCH}"]
-        if fmt == "int8":
-            parts += [f"io={int8_io}", self.calib_set.fingerprint() if self.calib_set else ""]
-        return "|".join(parts)
-
-    def verify_key(self, max_flip_rate: float | None) -> str:
-        if self.verify_set is None:
-            return "none"
-        return f"{self.verify_set.fingerprint()}|{max_flip_rate}"
-
-    def artifact(
-        self,
-        fmt: str,
-        out: Path,
-        staging: Path,
-        previous: Manifest | None,
-        cache: dict[str, dict[str, str]],
-        int8_io: str,
-        target: str | None,
-        max_flip_rate: float | None,
-    ) -> tuple[ModelEntry, ConversionRow]:
-        name = self.model.name
-        # The name in the staging folder and the cache's key; publishing may give the file
-        # another name (the manifest says which), so a reused artifact keeps its own.
-        file = f"{name}.{fmt}.tflite"
-        key = self.work_key(fmt, int8_io, target)
-        verify_key = self.verify_key(max_flip_rate)
-        prev = _find_entry(previous, name, fmt)
-        cached = cache.get(file, {})
-        content = _reusable_content(out, prev, cached, key)
-        reused = content is not None
-        if reused and prev is not None:
-            file = prev.file
-        seconds = 0.0
-        if content is None:
-            start = time.perf_counter()
-            representative = self.calib_set.tensors if self.calib_set is not None else None
-            content = convert_to_tflite(self.saved_model(), fmt, representative, int8_io, target)
-            seconds = time.perf_counter() - start
-            (staging / file).write_bytes(content)
-        sha = hashlib.sha256(content).hexdigest()
+def make_artifact(job: ArtifactJob) -> ArtifactResult:
+    """Convert (or reuse), inspect, load and run one artifact; see the module docstring."""
+    clock = StepClock()
+    backend = resolve_backend()
+    with clock("convert"):
+        content, reused = _content(job)
+    with clock("ops"):
         report = compat.analyze_ops(content)
-        with quiet_fds():
-            interpreter = self.backend.make_interpreter(content, 1)
+    with clock("load"):
+        with quiet_fds():  # LiteRT announces its XNNPACK delegate on stderr
+            interpreter = backend.make_interpreter(content, 1)
         delegation = delegation_report(interpreter)
-        self.contents[fmt] = content
-        entry = ModelEntry(
-            name=name,
-            title=model_title(name),
-            format=fmt,
-            file=file,
-            sha256=sha,
-            size_bytes=len(content),
-            input=tensor_spec(interpreter.get_input_details()[0]),
-            output=tensor_spec(interpreter.get_output_details()[0]),
-            preprocessing=self.spec,
-            source=SourceModel(
-                self.model.path.name,
-                self.model.sha256,
-                self.model.source_format,
-                self.model.loader,
-            ),
-            converter=self.versions,
-            ops=report.ops,
-            min_runtime=compat.describe_min_runtime(report),
-            loads_in=compat.load_in_process(content),
-            calibration=self.calib_set.description if fmt == "int8" and self.calib_set else None,
-            delegate_partitions=delegation.partitions if delegation else None,
-            undelegated_ops=delegation.undelegated_ops if delegation else [],
+        positions = _output_positions(interpreter, job)
+    # A reused artifact keeps its own name in the set; a new one has its staging name.
+    file = job.reuse.name if reused and job.reuse is not None else job.file
+    entry = _entry(job, file, content, interpreter, positions, report)
+    entry.delegate_partitions = delegation.partitions if delegation else None
+    entry.undelegated_ops = delegation.undelegated_ops if delegation else []
+    with clock("run"):
+        tensors = np.load(job.check_images, mmap_mode="r")
+        probabilities, latency = run_on_images(entry, interpreter, backend, tensors)
+    with clock("load_elsewhere"):
+        # This interpreter loaded and ran it above: the other backends are tried here.
+        loads_in = {backend.label: LoadCheck().to_manifest()}
+        loads_in.update(compat.load_in_process(content, skip=(backend.name,)))
+        entry.loads_in = loads_in
+    problem = compat.target_problem(report, job.target) if job.target else None
+    return ArtifactResult(entry, probabilities, latency, reused, problem, clock.seconds)
+
+
+def _content(job: ArtifactJob) -> tuple[bytes, bool]:
+    """The artifact's bytes and whether they are an earlier file's; new bytes are written
+    to the staging folder."""
+    if job.reuse is not None:
+        try:
+            content = job.reuse.read_bytes()
+        except OSError:
+            content = b""
+        if content and hashlib.sha256(content).hexdigest() == job.reuse_sha256:
+            return content, True
+    representative = None
+    if job.format == "int8" and job.calibration is not None:
+        representative = np.load(job.calibration, mmap_mode="r")
+    content = convert_to_tflite(
+        job.saved_model, job.format, representative, job.int8_io, job.target
+    )
+    (job.staging / job.file).write_bytes(content)
+    return content, False
+
+
+def _output_positions(interpreter: Any, job: ArtifactJob) -> list[int]:
+    """Where each model's output sits among the interpreter's outputs. A fused artifact's
+    outputs are named after its models in the serving signature."""
+    if not job.fused:
+        return [0]
+    runner = interpreter.get_signature_runner()
+    named = runner.get_output_details()
+    order = [d["index"] for d in interpreter.get_output_details()]
+    del runner
+    names = [o.model for o in job.outputs]
+    missing = [n for n in names if n not in named]
+    if missing:
+        raise ValueError(f"the fused artifact has no output named {', '.join(missing)}")
+    return [order.index(named[n]["index"]) for n in names]
+
+
+def _entry(
+    job: ArtifactJob,
+    file: str,
+    content: bytes,
+    interpreter: Any,
+    positions: list[int],
+    report: compat.OpReport,
+) -> ModelEntry | FusedEntry:
+    details = interpreter.get_output_details()
+    common: dict[str, Any] = dict(
+        format=job.format,
+        file=file,
+        sha256=hashlib.sha256(content).hexdigest(),
+        size_bytes=len(content),
+        input=tensor_spec(interpreter.get_input_details()[0]),
+        preprocessing=job.preprocessing,
+        converter=job.converter,
+        ops=report.ops,
+        min_runtime=compat.describe_min_runtime(report),
+        calibration=job.calibration_text if job.format == "int8" else None,
+    )
+    if job.trunk is None:
+        (only,) = job.outputs
+        return ModelEntry(
+            name=only.model,
+            title=only.title,
+            output=tensor_spec(details[0]),
+            source=only.source,
+            **common,
         )
-        if reused and prev is not None and cached.get("verify") == verify_key:
-            entry.verification = prev.verification
-        elif self.verify_set is not None:
-            artifact_p, latency = artifact_probabilities(
-                content, entry, self.verify_set.tensors, self.backend
+    return FusedEntry(
+        name=job.name,
+        outputs=[
+            FusedOutput(
+                model=o.model,
+                index=position,
+                output=tensor_spec(details[position]),
+                source=SourceModel(o.source.file, o.source.sha256, o.source.format),
             )
-            self.artifact_p[fmt] = artifact_p
-            entry.verification = compare_with_source(
-                self.source_probabilities(),
-                artifact_p,
-                entry.threshold,
-                self.verify_set.labels,
-                self.verify_set.description,
-                latency,
-                positive_index=entry.labels.index(entry.positive_label),
-                max_flip_rate=max_flip_rate,
-            )
-        cache[f"{name}.{fmt}.tflite"] = {"key": key, "sha256": sha, "verify": verify_key}
-        problems = []
-        if target is not None:
-            problem = compat.target_problem(report, target)
-            if problem:
-                problems.append(problem)
-        if entry.verification is not None and not entry.verification.passed:
-            v = entry.verification
-            problems.append(
-                f"{v.flips} of {v.n_images} labels flipped, over --max-flip-rate {max_flip_rate}"
-            )
-        row = ConversionRow(
-            name=name,
-            title=entry.title,
-            format=fmt,
-            file=file,
-            sha256=sha,
-            size_bytes=len(content),
-            source_bytes=self.source_bytes,
-            seconds=round(seconds, 3),
-            reused=reused,
-            min_runtime=entry.min_runtime,
-            loads_in=entry.loads_in,
-            verification=entry.verification,
-            passed=not problems,
-            problems=problems,
-        )
-        return entry, row
+            for o, position in zip(job.outputs, positions, strict=True)
+        ],
+        trunk_layers=job.trunk.layers,
+        trunk_last_layer=job.trunk.last_layer,
+        trunk_params=job.trunk.params,
+        **common,
+    )
 
 
-def _find_entry(manifest: Manifest | None, name: str, fmt: str) -> ModelEntry | None:
-    if manifest is None:
-        return None
-    for entry in manifest.models:
-        if entry.name == name and entry.format == fmt:
-            return entry
-    return None
-
-
-def _reusable_content(
-    out: Path, prev: ModelEntry | FusedEntry | None, cached: dict[str, str], key: str
-) -> bytes | None:
-    """The existing artifact's bytes when it was made from the same inputs and is intact."""
-    if prev is None or cached.get("key") != key or cached.get("sha256") != prev.sha256:
-        return None
-    try:
-        content = (out / prev.file).read_bytes()
-    except OSError:
-        return None
-    return content if hashlib.sha256(content).hexdigest() == prev.sha256 else None
-
-
-def source_size(path: Path) -> int:
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return path.stat().st_size
+def run_on_images(
+    entry: ModelEntry | FusedEntry, interpreter: Any, backend: Backend, tensors: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """(images x outputs) probabilities, one invoke an image through the runtime's own
+    classifier or fused runner, and the median latency of one invoke (ms)."""
+    run: Any
+    if isinstance(entry, FusedEntry):
+        run = FusedRunner(entry, interpreter, [], 1).run
+    else:
+        classifier = TFLiteClassifier(entry, interpreter, backend, 1)
+        run = lambda tensor: [classifier.predict_one(tensor)]  # noqa: E731
+    rows, latencies = [], []
+    for i in range(len(tensors)):
+        tensor = np.asarray(tensors[i : i + 1], dtype=np.float32)
+        start = time.perf_counter()
+        rows.append(run(tensor))
+        latencies.append((time.perf_counter() - start) * 1000.0)
+    median = float(np.median(latencies)) if latencies else 0.0
+    return np.array(rows, dtype=np.float64).reshape(len(tensors), -1), median

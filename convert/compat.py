@@ -202,15 +202,16 @@ def target_problem(report: OpReport, target: str) -> str | None:
     return f"needs TFLite runtime {report.min_runtime} ({why}); {target} is {needed}{hint}"
 
 
-def load_in_process(content: bytes) -> dict[str, str]:
-    """Load and invoke once in each interpreter importable here; runtime label -> result."""
+def load_in_process(content: bytes, skip: tuple[str, ...] = ()) -> dict[str, str]:
+    """Load and invoke once in each interpreter importable here but those in `skip` (the
+    one that already ran it); runtime label -> result."""
     import numpy as np
 
     from hemiface.runtime.backends import installed_backends, resolve_backend
 
     results: dict[str, str] = {}
     for name in installed_backends():
-        if name == "tensorflow":
+        if name == "tensorflow" or name in skip:
             continue  # the converter's own runtime says nothing about the device
         try:
             backend = resolve_backend(name)

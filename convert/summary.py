@@ -37,6 +37,32 @@ class ConversionRow:
 
 
 @dataclass
+class Timing:
+    """Where a run's time went. `steps`: the run's own steps, wall seconds (load models,
+    images and export, keras, artifacts, publish). `artifact_steps`: the artifacts' steps
+    (convert, ops, load, load_elsewhere, run), seconds summed over every artifact, so with
+    several workers they add up to more than the wall time of "artifacts"."""
+
+    workers: int
+    steps: dict[str, float]
+    artifact_steps: dict[str, float]
+    peak_rss_mb: float  # this process
+    peak_worker_rss_mb: float | None  # the largest worker process, when there were workers
+
+    def describe(self) -> str:
+        """E.g. "2 workers; load models 3.1 s, ...; in the artifacts: convert 80.2 s, ..."."""
+        own = ", ".join(f"{k} {v:.1f} s" for k, v in self.steps.items())
+        inner = ", ".join(
+            f"{k.replace('_', ' ')} {v:.1f} s" for k, v in self.artifact_steps.items()
+        )
+        memory = f"peak RSS {self.peak_rss_mb:.0f} MB"
+        if self.peak_worker_rss_mb is not None:
+            memory += f" (largest worker {self.peak_worker_rss_mb:.0f} MB)"
+        workers = f"{self.workers} worker{'s' if self.workers != 1 else ''}"
+        return f"{workers}; {own}; summed over the artifacts: {inner}; {memory}"
+
+
+@dataclass
 class ConversionSummary:
     out: Path
     manifest: Path
@@ -46,6 +72,7 @@ class ConversionSummary:
     notes: list[str]
     seconds: float
     load_failures: list[str] = field(default_factory=list)  # one line per model not loaded
+    timing: Timing | None = None
 
     @property
     def failed(self) -> bool:
@@ -68,4 +95,5 @@ class ConversionSummary:
             "load_failures": self.load_failures,
             "seconds": round(self.seconds, 2),
             "rows": rows,
+            "timing": dataclasses.asdict(self.timing) if self.timing else None,
         }

@@ -154,11 +154,11 @@ SIBLING_FILES = (
 @pytest.fixture(scope="session")
 def fused_set(sibling_sources, tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN001, ANN201
     """The three models converted (float32 and int8) with fusion on: (summary, folder)."""
-    from hemiface.convert.pipeline import convert_models
+    from hemiface.convert.pipeline import ConvertSettings, convert_models
 
     out = tmp_path_factory.mktemp("fused") / "set"
     models = [sibling_sources / "models" / name for name in SIBLING_FILES]
     summary = convert_models(
-        models, out, formats=("float32", "int8"), calib=sibling_sources / "images"
+        models, out, ConvertSettings(formats=("float32", "int8"), calib=sibling_sources / "images")
     )
     return summary, out

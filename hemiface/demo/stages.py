@@ -102,15 +102,17 @@ def stage_train(ctx: DemoContext) -> TrainOutput:
 
 
 def stage_convert(ctx: DemoContext) -> ConvertOutput:
-    from hemiface.convert.pipeline import convert_models
+    from hemiface.convert.pipeline import ConvertSettings, convert_models
     from hemiface.runtime.manifest import FORMATS
 
     summary = convert_models(
         ctx.keras_files(),
         ctx.modelset,
-        formats=QUICK_FORMATS if ctx.quick else FORMATS,
-        calib=ctx.data / "train",
-        verify=ctx.data / "test",
+        ConvertSettings(
+            formats=QUICK_FORMATS if ctx.quick else FORMATS,
+            calib=ctx.data / "train",
+            verify=ctx.data / "test",
+        ),
         progress=ctx.progress,
     )
     rows = []

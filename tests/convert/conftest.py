@@ -63,10 +63,10 @@ def images_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def model_set(tmp_path_factory: pytest.TempPathFactory, models_dir: Path, images_dir: Path):  # noqa: ANN201
     """All four formats of the tiny model, converted once: (summary, out folder)."""
-    from hemiface.convert.pipeline import convert_models
+    from hemiface.convert.pipeline import ConvertSettings, convert_models
 
     out = tmp_path_factory.mktemp("modelset")
-    summary = convert_models([models_dir / "tiny.keras"], out, calib=images_dir)
+    summary = convert_models([models_dir / "tiny.keras"], out, ConvertSettings(calib=images_dir))
     return summary, out
 
 

@@ -165,10 +165,12 @@ def test_target_214_artifacts_load_in_real_tflite_runtime_2_14(
     models_dir, images_dir, tmp_path, tflite_runtime_python
 ):
     python = tflite_runtime_python
-    from hemiface.convert.pipeline import convert_models
+    from hemiface.convert.pipeline import ConvertSettings, convert_models
 
     plain = convert_models(
-        [models_dir / "tiny.keras"], tmp_path / "plain", calib=images_dir, runtime_python=[python]
+        [models_dir / "tiny.keras"],
+        tmp_path / "plain",
+        ConvertSettings(calib=images_dir, runtime_python=[python]),
     )
     loads = {row.format: row.loads_in["tflite-runtime 2.14.0"] for row in plain.rows}
     assert loads["float32"] == loads["float16"] == loads["int8"] == "ok"
@@ -177,9 +179,7 @@ def test_target_214_artifacts_load_in_real_tflite_runtime_2_14(
     summary = convert_models(
         [models_dir / "tiny.keras"],
         tmp_path / "t214",
-        calib=images_dir,
-        target="tflite-runtime-2.14",
-        runtime_python=[python],
+        ConvertSettings(calib=images_dir, target="tflite-runtime-2.14", runtime_python=[python]),
     )
     assert not summary.failed
     for row in summary.rows:

@@ -54,17 +54,19 @@ def test_without_the_package_the_set_has_no_detector_or_keeps_its_own(
     models_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from hemiface.convert import detector
-    from hemiface.convert.pipeline import convert_models
+    from hemiface.convert.pipeline import ConvertSettings, convert_models
 
     out = tmp_path / "set"
-    convert_models([models_dir / "tiny.keras"], out, formats=["float32"])
+    convert_models([models_dir / "tiny.keras"], out, ConvertSettings(formats=["float32"]))
     assert len(load_manifest(out).detectors) == 1
     monkeypatch.setattr(detector, "packaged_detector", lambda: None)
-    summary = convert_models([models_dir / "tiny.keras"], out, formats=["float32"])
+    summary = convert_models([models_dir / "tiny.keras"], out, ConvertSettings(formats=["float32"]))
     assert len(load_manifest(out).detectors) == 1  # the earlier copy stays
     assert any("keeps its earlier face detector" in note for note in summary.notes)
     fresh = tmp_path / "fresh"
-    summary = convert_models([models_dir / "tiny.keras"], fresh, formats=["float32"])
+    summary = convert_models(
+        [models_dir / "tiny.keras"], fresh, ConvertSettings(formats=["float32"])
+    )
     assert load_manifest(fresh).detectors == []
     assert not (fresh / "blazeface_short_range.tflite").exists()
     assert any("uses the Haar cascade" in note for note in summary.notes)

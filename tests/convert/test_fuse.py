@@ -136,10 +136,12 @@ def test_a_fused_entry_for_a_model_the_set_lacks_is_refused(fused_set, tmp_path:
 def test_no_fuse_and_a_rerun_reuse(fused_set, sibling_sources: Path, tmp_path: Path) -> None:  # noqa: ANN001
     import shutil
 
-    from hemiface.convert.pipeline import convert_models
+    from hemiface.convert.pipeline import ConvertSettings, convert_models
 
     models = [sibling_sources / "models" / f"{n}.h5" for n in (BASE, TUNED)]
-    plain = convert_models(models, tmp_path / "plain", formats=("float32",), fuse=False)
+    plain = convert_models(
+        models, tmp_path / "plain", ConvertSettings(formats=("float32",), fuse=False)
+    )
     assert load_manifest(tmp_path / "plain").fused == []
     assert not any(r.file.startswith(FUSED) for r in plain.rows)
     _, out = fused_set
@@ -148,8 +150,7 @@ def test_no_fuse_and_a_rerun_reuse(fused_set, sibling_sources: Path, tmp_path: P
     summary = convert_models(
         [*models, sibling_sources / "models" / f"{CNN}.keras"],
         again,
-        formats=("float32", "int8"),
-        calib=sibling_sources / "images",
+        ConvertSettings(formats=("float32", "int8"), calib=sibling_sources / "images"),
     )
     fused_rows = [r for r in summary.rows if r.file.startswith(FUSED)]
     assert fused_rows and all(r.reused for r in fused_rows)
@@ -163,7 +164,7 @@ def test_mobilenetv2_siblings_fuse_at_the_fine_tuning_cut(tmp_path: Path) -> Non
     block_16_expand up, as the reference recipe fine-tunes."""
     import keras
 
-    from hemiface.convert.pipeline import convert_models
+    from hemiface.convert.pipeline import ConvertSettings, convert_models
     from hemiface.runtime.modelset import load_model_set
     from hemiface.train.models import build_base_model, calibrate_batchnorm
 
@@ -182,7 +183,9 @@ def test_mobilenetv2_siblings_fuse_at_the_fine_tuning_cut(tmp_path: Path) -> Non
     base.save(models / f"{BASE}.h5")
     tuned.save(models / f"{TUNED}.h5")
     summary = convert_models(
-        [models / f"{BASE}.h5", models / f"{TUNED}.h5"], tmp_path / "set", formats=("float32",)
+        [models / f"{BASE}.h5", models / f"{TUNED}.h5"],
+        tmp_path / "set",
+        ConvertSettings(formats=("float32",)),
     )
     assert not summary.failed
     (fused,) = load_manifest(tmp_path / "set").fused
@@ -200,7 +203,7 @@ def test_keras2_siblings_fuse_through_tf_keras(tmp_path: Path) -> None:
     with tf-keras, and the export has a static batch there too."""
     import tf_keras
 
-    from hemiface.convert.pipeline import convert_models
+    from hemiface.convert.pipeline import ConvertSettings, convert_models
     from hemiface.kerasio import load_keras_model
 
     tf_keras.utils.set_random_seed(0)
@@ -221,7 +224,9 @@ def test_keras2_siblings_fuse_through_tf_keras(tmp_path: Path) -> None:
     base.save(files[0])
     tuned.save(files[1])
     assert load_keras_model(files[0]).loader == "tf_keras"
-    summary = convert_models(files, tmp_path / "set", formats=("float32",), calib="synthetic")
+    summary = convert_models(
+        files, tmp_path / "set", ConvertSettings(formats=("float32",), calib="synthetic")
+    )
     assert not summary.failed
     (fused,) = load_manifest(tmp_path / "set").fused
     assert fused.passed and fused.trunk_last_layer == "add" and fused.input.shape == [1, 32, 32, 3]

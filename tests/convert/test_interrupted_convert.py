@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from support import default_sigint
 
-from hemiface.convert.pipeline import convert_models
+from hemiface.convert.pipeline import ConvertSettings, convert_models
 from hemiface.convert.publish import JOURNAL_NAME, LOCK_NAME, STAGING_PREFIX, artifact_files
 from hemiface.runtime.manifest import MANIFEST_NAME, load_manifest
 from hemiface.runtime.modelset import load_model_set
@@ -87,7 +87,9 @@ def two_versions(tmp_path_factory: pytest.TempPathFactory, models_dir: Path):  #
     old_model, new_model = models_dir / "tiny.keras", folder / "new" / "tiny.keras"
     sets = []
     for source, name in ((old_model, "old-set"), (new_model, "new-set")):
-        summary = convert_models([source], folder / name, formats=FORMATS.split(","))
+        summary = convert_models(
+            [source], folder / name, ConvertSettings(formats=FORMATS.split(","))
+        )
         sets.append({(r.name, r.format, r.sha256) for r in summary.rows})
     return old_model, new_model, sets[0], sets[1]
 
@@ -145,7 +147,7 @@ def test_an_interrupted_convert_leaves_the_old_set_or_the_new(
 ) -> None:
     old_model, new_model, old_set, new_set = two_versions
     out = tmp_path / "set"
-    convert_models([old_model], out, formats=FORMATS.split(","))
+    convert_models([old_model], out, ConvertSettings(formats=FORMATS.split(",")))
     assert _loaded_set(out) == old_set
     process = _run_until(point, out, new_model, tmp_path / "marker")
     process.send_signal(sig)
@@ -163,7 +165,7 @@ def test_an_interrupted_convert_leaves_the_old_set_or_the_new(
     assert loaded == expected, f"{point}: neither the set expected nor whole"
 
     # The next convert finishes the job and leaves exactly the new set's files.
-    summary = convert_models([new_model], out, formats=FORMATS.split(","))
+    summary = convert_models([new_model], out, ConvertSettings(formats=FORMATS.split(",")))
     assert _loaded_set(out) == new_set
     named = artifact_files(load_manifest(out))  # the classifiers and the face detector
     assert {row.file for row in summary.rows} <= set(named)

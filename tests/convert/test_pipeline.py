@@ -11,7 +11,7 @@ import pytest
 
 from hemiface.convert import artifact
 from hemiface.convert.calibration import DatasetError
-from hemiface.convert.pipeline import ConvertOptionError, convert_models
+from hemiface.convert.pipeline import ConvertOptionError, ConvertSettings, convert_models
 from hemiface.core.errors import HemifaceError
 from hemiface.runtime.classifier import TFLiteClassifier
 from hemiface.runtime.images import list_images, read_image
@@ -95,8 +95,7 @@ def test_h5_and_keras_sources_give_identical_artifacts_and_known_titles(
     summary = convert_models(
         [models_dir / "tiny.h5"],
         tmp_path,
-        formats=["float32", "float16"],
-        names=["mobilenetv2_base_model"],
+        ConvertSettings(formats=["float32", "float16"], names=["mobilenetv2_base_model"]),
     )
     assert summary.rows[0].title == "Base"
     assert summary.calibration is None and any("not verified" in n for n in summary.notes)
@@ -109,7 +108,7 @@ def test_h5_and_keras_sources_give_identical_artifacts_and_known_titles(
 
 def test_repeated_conversion_gives_the_same_sha256(model_set, models_dir, images_dir, tmp_path):
     _, out = model_set
-    again = convert_models([models_dir / "tiny.keras"], tmp_path, calib=images_dir)
+    again = convert_models([models_dir / "tiny.keras"], tmp_path, ConvertSettings(calib=images_dir))
     for row in again.rows:
         first = hashlib.sha256((out / row.file).read_bytes()).hexdigest()
         assert row.sha256 == first, row.format
@@ -118,14 +117,20 @@ def test_repeated_conversion_gives_the_same_sha256(model_set, models_dir, images
 
 def test_rerun_into_the_same_folder_reuses_valid_work(models_dir, images_dir, tmp_path):
     formats = ["float32", "int8"]
-    convert_models([models_dir / "tiny.keras"], tmp_path, formats=formats, calib=images_dir)
+    convert_models(
+        [models_dir / "tiny.keras"], tmp_path, ConvertSettings(formats=formats, calib=images_dir)
+    )
     manifest_bytes = (tmp_path / MANIFEST_NAME).read_bytes()
-    again = convert_models([models_dir / "tiny.keras"], tmp_path, formats=formats, calib=images_dir)
+    again = convert_models(
+        [models_dir / "tiny.keras"], tmp_path, ConvertSettings(formats=formats, calib=images_dir)
+    )
     assert all(row.reused for row in again.rows)
     assert (tmp_path / MANIFEST_NAME).read_bytes() == manifest_bytes
     # A damaged artifact is not valid work: it is converted again.
     (tmp_path / "tiny.float32.tflite").write_bytes(b"garbage")
-    third = convert_models([models_dir / "tiny.keras"], tmp_path, formats=formats, calib=images_dir)
+    third = convert_models(
+        [models_dir / "tiny.keras"], tmp_path, ConvertSettings(formats=formats, calib=images_dir)
+    )
     assert [row.reused for row in third.rows] == [False, True]
     load_manifest(tmp_path)
 
@@ -142,16 +147,18 @@ def test_failure_mid_conversion_leaves_the_folder_as_it_was(
 
     monkeypatch.setattr(artifact, "convert_to_tflite", failing)
     with pytest.raises(RuntimeError, match="simulated"):
-        convert_models([models_dir / "tiny.keras"], tmp_path, calib=images_dir)
+        convert_models([models_dir / "tiny.keras"], tmp_path, ConvertSettings(calib=images_dir))
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no artifact, temp or manifest
 
     monkeypatch.setattr(artifact, "convert_to_tflite", real)
-    convert_models([models_dir / "tiny.keras"], tmp_path, formats=["float32"])
+    convert_models([models_dir / "tiny.keras"], tmp_path, ConvertSettings(formats=["float32"]))
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     monkeypatch.setattr(artifact, "convert_to_tflite", failing)
     with pytest.raises(RuntimeError):
         convert_models(
-            [models_dir / "tiny.keras"], tmp_path, formats=["float16", "int8"], calib=images_dir
+            [models_dir / "tiny.keras"],
+            tmp_path,
+            ConvertSettings(formats=["float16", "int8"], calib=images_dir),
         )
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
     load_manifest(tmp_path)
@@ -170,7 +177,9 @@ def test_max_flip_rate_marks_the_artifact_failed_but_writes_it(tmp_path, images_
     model.save(path)
     out = tmp_path / "out"
     summary = convert_models(
-        [path], out, formats=["float32", "int8"], calib=images_dir, max_flip_rate=0.0
+        [path],
+        out,
+        ConvertSettings(formats=["float32", "int8"], calib=images_dir, max_flip_rate=0.0),
     )
     rows = {row.format: row for row in summary.rows}
     assert rows["float32"].passed
@@ -198,9 +207,9 @@ def test_bad_options_are_one_line_each(models_dir, tmp_path):
     ]
     for kwargs, message in cases:
         with pytest.raises(HemifaceError, match=message):
-            convert_models(model, tmp_path / "out", **kwargs)
+            convert_models(model, tmp_path / "out", ConvertSettings(**kwargs))
     with pytest.raises(HemifaceError, match="both be named"):
-        convert_models(model * 2, tmp_path / "out", formats=["float32"])
+        convert_models(model * 2, tmp_path / "out", ConvertSettings(formats=["float32"]))
     assert not (tmp_path / "out").exists()
 
 
@@ -208,14 +217,18 @@ def test_empty_or_unreadable_calibration_folder(models_dir, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(DatasetError, match="no images"):
-        convert_models([models_dir / "tiny.keras"], tmp_path / "out", calib=empty)
+        convert_models([models_dir / "tiny.keras"], tmp_path / "out", ConvertSettings(calib=empty))
     broken = tmp_path / "broken" / "Left"
     broken.mkdir(parents=True)
     (broken / "a.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(DatasetError, match="none of the 1 calibration images could be read"):
-        convert_models([models_dir / "tiny.keras"], tmp_path / "out", calib=broken.parent)
+        convert_models(
+            [models_dir / "tiny.keras"], tmp_path / "out", ConvertSettings(calib=broken.parent)
+        )
     with pytest.raises(DatasetError, match="does not exist"):
-        convert_models([models_dir / "tiny.keras"], tmp_path / "out", calib=tmp_path / "nope")
+        convert_models(
+            [models_dir / "tiny.keras"], tmp_path / "out", ConvertSettings(calib=tmp_path / "nope")
+        )
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []
 
 
@@ -223,7 +236,9 @@ def test_unwritable_output_folder(models_dir, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(HemifaceError, match="cannot write the model set here"):
-        convert_models([models_dir / "tiny.keras"], blocker / "out", formats=["float32"])
+        convert_models(
+            [models_dir / "tiny.keras"], blocker / "out", ConvertSettings(formats=["float32"])
+        )
 
 
 def test_read_only_output_folder(models_dir, tmp_path, monkeypatch):
@@ -243,7 +258,7 @@ def test_read_only_output_folder(models_dir, tmp_path, monkeypatch):
 
     monkeypatch.setattr(tempfile, "NamedTemporaryFile", refuse)
     with pytest.raises(HemifaceError, match="cannot write the model set here.*Permission denied"):
-        convert_models([models_dir / "tiny.keras"], out, formats=["float32"])
+        convert_models([models_dir / "tiny.keras"], out, ConvertSettings(formats=["float32"]))
     assert list(out.iterdir()) == []
 
 
@@ -251,7 +266,9 @@ def test_target_214_makes_dynamic_range_loadable_there(models_dir, tmp_path):
     from hemiface.convert.compat import analyze_ops
 
     summary = convert_models(
-        [models_dir / "tiny.keras"], tmp_path, formats=["dynamic"], target="tflite-runtime-2.14"
+        [models_dir / "tiny.keras"],
+        tmp_path,
+        ConvertSettings(formats=["dynamic"], target="tflite-runtime-2.14"),
     )
     ops = {
         (op.op, op.version)
@@ -266,7 +283,9 @@ def test_savedmodel_folder_converts_and_verifies(models_dir, images_dir, tmp_pat
 
     folder = tmp_path / "tiny_savedmodel"
     load_keras_model(models_dir / "tiny.keras").model.export(str(folder), verbose=False)
-    summary = convert_models([folder], tmp_path / "out", formats=["float32"], verify=images_dir)
+    summary = convert_models(
+        [folder], tmp_path / "out", ConvertSettings(formats=["float32"], verify=images_dir)
+    )
     row = summary.rows[0]
     assert row.name == "tiny_savedmodel" and row.passed
     assert row.verification.max_abs_dp < 1e-4 and row.verification.n_images == 24
@@ -290,7 +309,9 @@ def test_calib_synthetic_uses_hemiface_synth_and_says_so(
     fake = types.ModuleType("hemiface.synth.dataset")
     fake.generate_dataset = generate_dataset
     monkeypatch.setitem(sys.modules, "hemiface.synth.dataset", fake)
-    convert_models([models_dir / "tiny.keras"], tmp_path, formats=["int8"], calib="synthetic")
+    convert_models(
+        [models_dir / "tiny.keras"], tmp_path, ConvertSettings(formats=["int8"], calib="synthetic")
+    )
     entry = load_manifest(tmp_path).entry("tiny", "int8")
     assert calls and entry.calibration.startswith("synthetic (hemiface.synth, seed 0, 8 images)")
     assert entry.verification.n_images == 8
@@ -302,17 +323,21 @@ def test_calib_synthetic_without_the_generator_is_one_line(models_dir, tmp_path,
     monkeypatch.setitem(sys.modules, "hemiface.synth.dataset", None)  # import fails
     with pytest.raises(DatasetError, match="--calib synthetic needs hemiface.synth"):
         convert_models(
-            [models_dir / "tiny.keras"], tmp_path / "o", formats=["int8"], calib="synthetic"
+            [models_dir / "tiny.keras"],
+            tmp_path / "o",
+            ConvertSettings(formats=["int8"], calib="synthetic"),
         )
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == []
 
 
 def test_adding_a_format_keeps_the_others_of_the_same_source(models_dir, tmp_path):
-    convert_models([models_dir / "tiny.keras"], tmp_path, formats=["float32"])
-    convert_models([models_dir / "tiny.keras"], tmp_path, formats=["float16"])
+    convert_models([models_dir / "tiny.keras"], tmp_path, ConvertSettings(formats=["float32"]))
+    convert_models([models_dir / "tiny.keras"], tmp_path, ConvertSettings(formats=["float16"]))
     assert sorted(load_manifest(tmp_path).formats_of("tiny")) == ["float16", "float32"]
     # A different source under the same name drops the stale formats.
-    convert_models([models_dir / "tiny.h5"], tmp_path, formats=["float16"], names=["tiny"])
+    convert_models(
+        [models_dir / "tiny.h5"], tmp_path, ConvertSettings(formats=["float16"], names=["tiny"])
+    )
     assert load_manifest(tmp_path).formats_of("tiny") == ["float16"]
 
 
@@ -328,8 +353,7 @@ def test_target_214_says_why_a_one_unit_dense_head_cannot_be_dynamic(tmp_path):
     summary = convert_models(
         [tmp_path / "head.keras"],
         tmp_path / "out",
-        formats=["float16", "dynamic"],
-        target="tflite-runtime-2.14",
+        ConvertSettings(formats=["float16", "dynamic"], target="tflite-runtime-2.14"),
     )
     rows = {row.format: row for row in summary.rows}
     assert rows["float16"].passed and not rows["dynamic"].passed

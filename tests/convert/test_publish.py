@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hemiface.convert import publish
-from hemiface.convert.pipeline import convert_models
+from hemiface.convert.pipeline import ConvertSettings, convert_models
 from hemiface.convert.publish import (
     JOURNAL_NAME,
     LOCK_NAME,
@@ -53,11 +53,11 @@ def _listing(folder: Path) -> list[str]:
 
 
 def test_a_new_version_gets_new_names_and_the_old_files_go(models_dir, other_model, tmp_path):
-    old = convert_models([models_dir / "tiny.keras"], tmp_path, formats=FORMATS)
+    old = convert_models([models_dir / "tiny.keras"], tmp_path, ConvertSettings(formats=FORMATS))
     assert [row.file for row in old.rows] == ["tiny.float32.tflite", "tiny.float16.tflite"]
     (tmp_path / "notes.txt").write_text("mine")
     (tmp_path / "mine.int8.tflite").write_bytes(b"a user's own file")
-    new = convert_models([other_model], tmp_path, formats=FORMATS)
+    new = convert_models([other_model], tmp_path, ConvertSettings(formats=FORMATS))
     for before, after in zip(old.rows, new.rows, strict=True):
         assert after.sha256 != before.sha256
         # never the name the live manifest used for other bytes
@@ -70,30 +70,32 @@ def test_a_new_version_gets_new_names_and_the_old_files_go(models_dir, other_mod
         + [row.file for row in new.rows]
         + sorted(detectors)
     )  # the old artifacts are gone, the user's files stay, no lock, journal or staging
-    third = convert_models([models_dir / "tiny.keras"], tmp_path, formats=FORMATS)
+    third = convert_models([models_dir / "tiny.keras"], tmp_path, ConvertSettings(formats=FORMATS))
     assert [row.file for row in third.rows] == ["tiny.float32.tflite", "tiny.float16.tflite"]
     assert [row.sha256 for row in third.rows] == [row.sha256 for row in old.rows]
     assert load_model_set(tmp_path, "float32").entries[0].sha256 == old.rows[0].sha256
 
 
 def test_a_second_convert_into_a_locked_set_refuses_in_one_line(models_dir, tmp_path):
-    convert_models([models_dir / "tiny.keras"], tmp_path, formats=["float32"])
+    convert_models([models_dir / "tiny.keras"], tmp_path, ConvertSettings(formats=["float32"]))
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     with ModelSetTransaction(tmp_path):
         with pytest.raises(ModelSetBusyError) as info:
-            convert_models([models_dir / "tiny.keras"], tmp_path, formats=["float16"])
+            convert_models(
+                [models_dir / "tiny.keras"], tmp_path, ConvertSettings(formats=["float16"])
+            )
     message = str(info.value)
     assert "another hemiface convert" in message and f"process {os.getpid()}" in message
     assert str(tmp_path) in message and "\n" not in message
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
     # The lock is gone with the holder: the next convert runs and merges, keeping float32.
-    convert_models([models_dir / "tiny.keras"], tmp_path, formats=["float16"])
+    convert_models([models_dir / "tiny.keras"], tmp_path, ConvertSettings(formats=["float16"]))
     assert sorted(load_manifest(tmp_path).formats_of("tiny")) == ["float16", "float32"]
     assert LOCK_NAME not in _listing(tmp_path)
 
 
 def test_a_failed_publish_leaves_the_old_set_whole(models_dir, other_model, tmp_path, monkeypatch):
-    convert_models([models_dir / "tiny.keras"], tmp_path, formats=FORMATS)
+    convert_models([models_dir / "tiny.keras"], tmp_path, ConvertSettings(formats=FORMATS))
     old = _set_of(tmp_path)
     listing = _listing(tmp_path)
 
@@ -103,13 +105,13 @@ def test_a_failed_publish_leaves_the_old_set_whole(models_dir, other_model, tmp_
     # The new files are moved in, then writing the manifest fails.
     monkeypatch.setattr(publish, "save_manifest", disk_full)
     with pytest.raises(OSError):
-        convert_models([other_model], tmp_path, formats=FORMATS)
+        convert_models([other_model], tmp_path, ConvertSettings(formats=FORMATS))
     assert _set_of(tmp_path) == old
     assert _listing(tmp_path) == listing  # what was moved in was taken back
 
 
 def test_what_a_killed_run_left_is_cleaned_by_the_next(models_dir, other_model, tmp_path):
-    first = convert_models([models_dir / "tiny.keras"], tmp_path, formats=FORMATS)
+    first = convert_models([models_dir / "tiny.keras"], tmp_path, ConvertSettings(formats=FORMATS))
     # What a run killed mid-publish leaves: a staging folder, a temporary manifest, a new
     # artifact moved in under a fresh name, and the journal that lists it.
     staging = tmp_path / ".hemiface-staging-abc123"
@@ -121,7 +123,7 @@ def test_what_a_killed_run_left_is_cleaned_by_the_next(models_dir, other_model, 
     (tmp_path / JOURNAL_NAME).write_text(json.dumps({"adding": [orphan.name], "removing": []}))
     (tmp_path / LOCK_NAME).write_text("12345\n")  # the dead writer's (unlocked) lock file
     assert _set_of(tmp_path) == {(r.name, r.format, r.sha256) for r in first.rows}
-    second = convert_models([other_model], tmp_path, formats=FORMATS)
+    second = convert_models([other_model], tmp_path, ConvertSettings(formats=FORMATS))
     assert any("was interrupted" in note for note in second.notes)
     detectors = [d.file for d in load_manifest(tmp_path).detectors]
     assert _listing(tmp_path) == sorted(
@@ -134,8 +136,10 @@ def test_what_a_killed_run_left_is_cleaned_by_the_next(models_dir, other_model, 
 def test_a_journal_after_the_swap_deletes_what_only_the_old_manifest_named(
     models_dir, other_model, tmp_path
 ):
-    old = convert_models([models_dir / "tiny.keras"], tmp_path, formats=["float32"])
-    new = convert_models([other_model], tmp_path / "ref", formats=["float32"])
+    old = convert_models(
+        [models_dir / "tiny.keras"], tmp_path, ConvertSettings(formats=["float32"])
+    )
+    new = convert_models([other_model], tmp_path / "ref", ConvertSettings(formats=["float32"]))
     # A run killed after swapping the manifest, before deleting the old file.
     moved = tmp_path / "tiny.float32.ffffffffffff.tflite"
     moved.write_bytes((tmp_path / "ref" / new.rows[0].file).read_bytes())
@@ -152,15 +156,19 @@ def test_a_journal_after_the_swap_deletes_what_only_the_old_manifest_named(
 
 
 def test_a_reader_that_meets_a_publish_reads_the_new_set(models_dir, other_model, tmp_path):
-    convert_models([models_dir / "tiny.keras"], tmp_path, formats=["float32"])
-    new = convert_models([other_model], tmp_path / "ref", formats=["float32"]).rows[0].sha256
+    convert_models([models_dir / "tiny.keras"], tmp_path, ConvertSettings(formats=["float32"]))
+    new = (
+        convert_models([other_model], tmp_path / "ref", ConvertSettings(formats=["float32"]))
+        .rows[0]
+        .sha256
+    )
     attempts = []
 
     def read() -> bytes:
         manifest = load_manifest(tmp_path, check_files=False)
         attempts.append(manifest.models[0].sha256)
         if len(attempts) == 1:  # a publish lands between reading the manifest and the file
-            convert_models([other_model], tmp_path, formats=["float32"])
+            convert_models([other_model], tmp_path, ConvertSettings(formats=["float32"]))
         return check_model_file(tmp_path, manifest.models[0])
 
     content = read_consistently(tmp_path, read)

@@ -27,10 +27,12 @@ INT8_MEAN_DP = 0.1
 
 
 def _convert(folder: Path, sources: list[Path], pngs_dir: Path):  # noqa: ANN202
-    from hemiface.convert.pipeline import convert_models
+    from hemiface.convert.pipeline import ConvertSettings, convert_models
 
     summary = convert_models(
-        sources, folder, formats=("float32", "int8"), calib=pngs_dir, verify=pngs_dir
+        sources,
+        folder,
+        ConvertSettings(formats=("float32", "int8"), calib=pngs_dir, verify=pngs_dir),
     )
     return summary, folder
 
@@ -116,11 +118,13 @@ def test_predict_figure_on_a_keras2_model_set(keras2_set, pngs_dir: Path, tmp_pa
 def test_savedmodel_folder_converts_within_1e5(
     keras2_dir: Path, pngs_dir: Path, png_tensors, keras2_predict, tmp_path: Path
 ):
-    from hemiface.convert.pipeline import convert_models
+    from hemiface.convert.pipeline import ConvertSettings, convert_models
     from hemiface.runtime.manifest import load_manifest
 
     folder = keras2_dir / "cnn_savedmodel"
-    summary = convert_models([folder], tmp_path, formats=("float32",), verify=pngs_dir)
+    summary = convert_models(
+        [folder], tmp_path, ConvertSettings(formats=("float32",), verify=pngs_dir)
+    )
     assert not summary.failed
     entry = load_manifest(tmp_path).entry("cnn_savedmodel", "float32")
     assert entry.source.loader == "saved_model" and entry.source.format == "savedmodel"
@@ -283,7 +287,7 @@ def test_bench_keras_rows_on_keras2_files_and_a_savedmodel_folder(
     """model.predict and model(x) rows, each in its own process, for every source kind."""
     import shutil
 
-    from hemiface.convert.pipeline import convert_models
+    from hemiface.convert.pipeline import ConvertSettings, convert_models
 
     sources = tmp_path / "sources"
     sources.mkdir()
@@ -294,7 +298,7 @@ def test_bench_keras_rows_on_keras2_files_and_a_savedmodel_folder(
     convert_models(
         [sources / f"{MOBILENET}.h5", sources / f"{CNN}.keras", sources / "cnn_savedmodel"],
         model_set,
-        formats=("float32",),
+        ConvertSettings(formats=("float32",)),
     )
     out = tmp_path / "bench"
     result = CliRunner().invoke(
