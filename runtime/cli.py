@@ -43,13 +43,15 @@ if TYPE_CHECKING:
 
     import numpy as np
 
+    from hemiface.runtime.face import Detector
     from hemiface.runtime.modelset import ModelSet
     from hemiface.runtime.sources import FrameSource
 
 CONCURRENCY_HELP = (
     "How the cores are used: sequential, models (interpreters at once), overlap (the next "
-    "frame's face step beside this frame's models), both; auto measures them at start and "
-    "keeps the fastest."
+    "frame's face step beside this frame's models), both, lanes (one frame a core, side by "
+    "side, results in order); auto takes lanes on two or more cores when the detector runs "
+    "on every frame, and otherwise measures the others at start and keeps the fastest."
 )
 HAAR_EVERY = 3  # the Haar cascade costs ~10-16 ms: detect every third frame, track between
 WINDOW = "hemiface (q or Esc quits)"
@@ -244,7 +246,7 @@ def run(
     ] = Concurrency.auto,
 ) -> None:
     """The live loop: face crop, every model, smoothed ensemble, overlay (q/Esc quits)."""
-    from hemiface.runtime.backends import default_num_threads
+    from hemiface.runtime.backends import default_num_threads, physical_cores
     from hemiface.runtime.live import Candidate, choose_live_mode
     from hemiface.runtime.outputs import InputFiles, check_output
     from hemiface.runtime.pipeline import FOURCC_BY_SUFFIX, StreamSettings, run_stream
@@ -290,6 +292,8 @@ def run(
     def open_set(candidate: Candidate) -> ModelSet:
         return options.open(candidate.threads, candidate.concurrency)
 
+    if every is None:
+        every = HAAR_EVERY if finder is not None and finder.name == "haar" else 1
     plan, model_set = choose_live_mode(
         open_set,
         finder,
@@ -297,11 +301,19 @@ def run(
         concurrency.value,
         default_num_threads(),
         options.threads,
+        cores=physical_cores(),
+        lanes_possible=crop is not Crop.face or every == 1,
     )
-    if every is None:
-        every = HAAR_EVERY if finder is not None and finder.name == "haar" else 1
-    # The measured live mode and the detector's own default complete the settings.
-    settings = dataclasses.replace(settings, every=every, overlap=plan.candidate.overlap)
+    candidate = plan.candidate
+
+    def open_lane() -> tuple[ModelSet, Detector | None]:
+        lane_detector = options.open_detector() if crop is Crop.face else None
+        return options.open(candidate.threads, candidate.concurrency), lane_detector
+
+    # The live mode and the detector's own default complete the settings.
+    settings = dataclasses.replace(
+        settings, every=every, overlap=candidate.overlap, lanes=candidate.lanes
+    )
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     err.print(
         f"{source.name}: models {', '.join(model_set.titles)}, format {model_set.format} "
@@ -327,6 +339,7 @@ def run(
                 detector=finder,
                 on_result=emit if headless else None,
                 show=show,
+                open_lane=open_lane,
             )
         finally:
             model_set.close()

@@ -5,7 +5,16 @@ A frame's work is the face step (detector, crop) and the models. Three ways to s
   releases the GIL), instead of one after the other;
 - "overlap": the next frame's face step runs while the models work on this frame;
 - "both".
-"sequential" is one thing after another, each interpreter with the default threads.
+"sequential" is one thing after another, each interpreter with the default threads;
+- "lanes": one frame a core, side by side, each lane with its own interpreters (one
+  thread each) and detector, results in frame order (see runtime.lanes).
+
+On a machine with two or more cores, and a detector run on every frame, `auto` takes
+"lanes" without timing anything: the frames are independent, so k lanes keep k cores busy
+with no synchronisation inside a frame, while the other modes leave the largest stage
+(the models) on one core or split one invoke across cores. A start-up timing of a few
+frames on a shared machine could not tell these apart reliably; `hemiface bench` measures
+every mode, and the loop's own stage times give the ceiling it is held to.
 
 `choose_live_mode` times each candidate on a synthetic frame and a fixed crop (the work
 a frame with a face costs), interleaving the candidates over a few rounds so that a busy
@@ -25,10 +34,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hemiface.runtime.errors import HemifaceError
 from hemiface.runtime.face import Detector, center_crop
 from hemiface.runtime.modelset import ModelSet
 
-LIVE_MODES = ("sequential", "models", "overlap", "both")
+LIVE_MODES = ("sequential", "models", "overlap", "both", "lanes")
+MAX_LANES = 4
 CHOICES = ("auto", *LIVE_MODES)
 ROUNDS = 3
 FRAMES_PER_ROUND = 8
@@ -39,10 +50,14 @@ PROBE_BUDGET_S = 2.0
 class Candidate:
     mode: str  # one of LIVE_MODES
     threads: int  # interpreter threads of each model interpreter
+    lanes: int = 1  # frames processed side by side ("lanes" only)
 
     @property
     def label(self) -> str:
-        return f"{self.mode}, {self.threads} thread{'s' if self.threads > 1 else ''}"
+        threads = f"{self.threads} thread{'s' if self.threads > 1 else ''}"
+        if self.mode == "lanes":
+            return f"lanes, {self.lanes} frames side by side, {threads} each"
+        return f"{self.mode}, {threads}"
 
     @property
     def concurrency(self) -> str:
@@ -65,13 +80,22 @@ class LivePlan:
 
 
 def candidates(
-    default_threads: int, mode: str = "auto", fixed_threads: int | None = None
+    default_threads: int,
+    mode: str = "auto",
+    fixed_threads: int | None = None,
+    cores: int = 1,
+    lanes_possible: bool = False,
 ) -> list[Candidate]:
-    """What to try: "sequential" with the default threads, the concurrent modes with one
-    thread per interpreter (the cores go to interpreters running side by side); every
-    candidate with `fixed_threads` when the user chose the threads."""
+    """What to try: with `auto` on two or more cores and `lanes_possible`, "lanes" alone
+    (see the module's docstring); otherwise "sequential" with the default threads and the
+    concurrent modes with one thread per interpreter (the cores go to interpreters running
+    side by side); every candidate with `fixed_threads` when the user chose the threads."""
+    lanes = Candidate("lanes", fixed_threads or 1, max(2, min(cores, MAX_LANES)))
+    if mode == "lanes" or (mode == "auto" and lanes_possible and cores >= 2):
+        return [lanes] if lanes_possible else []
+    timed = [m for m in LIVE_MODES if m != "lanes"]
     if fixed_threads is not None:
-        return [Candidate(m, fixed_threads) for m in LIVE_MODES if mode in ("auto", m)]
+        return [Candidate(m, fixed_threads) for m in timed if mode in ("auto", m)]
     every = [Candidate("sequential", default_threads)]
     if default_threads > 1:
         every.append(Candidate("sequential", 1))
@@ -124,17 +148,31 @@ def choose_live_mode(
     fixed_threads: int | None = None,
     rounds: int = ROUNDS,
     frames: int = FRAMES_PER_ROUND,
+    cores: int = 1,
+    lanes_possible: bool = False,
 ) -> tuple[LivePlan, ModelSet]:
     """The fastest way to run the live loop here, and the model set opened for it.
 
     `open_set(candidate)` opens the model set with the candidate's threads and
-    concurrency. With `mode` other than "auto" nothing is measured.
+    concurrency (for "lanes", the first lane's). With `mode` other than "auto", or when
+    "lanes" is possible on `cores` >= 2, nothing is measured. "lanes" is possible when
+    every frame stands alone: the detector runs on every frame (or there is none).
     """
     if mode not in CHOICES:
         raise ValueError(f"live mode must be one of {', '.join(CHOICES)}")
-    tried = candidates(default_threads, mode, fixed_threads)
+    tried = candidates(default_threads, mode, fixed_threads, cores, lanes_possible)
+    if not tried:
+        raise HemifaceError(
+            "--concurrency lanes needs every frame to stand alone: the detector on every "
+            "frame (--every 1)"
+        )
     if len(tried) == 1:
-        return LivePlan(tried[0], "asked for"), open_set(tried[0])
+        reason = (
+            "asked for"
+            if mode != "auto"
+            else (f"{cores} cores: one frame a core, {tried[0].lanes} side by side")
+        )
+        return LivePlan(tried[0], reason), open_set(tried[0])
     width, height = frame_size
     frame = probe_frame(width, height)
     crop = np.ascontiguousarray(center_crop(frame))

@@ -75,6 +75,7 @@ class Concurrency(str, Enum):
     models = "models"
     overlap = "overlap"
     both = "both"
+    lanes = "lanes"
 
 
 def _value(choice: Enum | None) -> str | None:

@@ -1,12 +1,10 @@
-"""The live loop as a function: frames in, face crop, every model, smoothing, results out.
+"""The live loop: frames in, face crop, every model, smoothing, results out.
 
 `run_stream` needs no window: the CLI passes `show` (imshow + key handling) when it wants
-one, tests and benchmarks pass `on_result` and read the returned `StreamStats`. What the
-loop does is one `StreamSettings`, made (and checked) once; the detector, the callbacks
-and the clock are passed beside it.
-
-The models always see the unmirrored frame; `mirror` flips only the drawn preview. The
-recording is never mirrored, so it shows the patient's sides as the models saw them.
+one, tests and benchmarks pass `on_result` and read the returned `StreamStats`. It reads
+top to bottom like a camera example: the stages (`stream_stages`: read, face, models,
+draw and record) are composed by one loop, and `lanes` decides which thread runs what.
+What the loop does is one `StreamSettings`, made (and checked) once.
 """
 
 from __future__ import annotations
@@ -14,66 +12,40 @@ from __future__ import annotations
 import collections
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
-from hemiface.runtime.align import align_face
 from hemiface.runtime.errors import HemifaceError
-from hemiface.runtime.face import DEFAULT_MARGIN, Detector, FaceBox, FaceTracker, center_crop
+from hemiface.runtime.face import Detector, FaceBox
+from hemiface.runtime.lanes import Lane, processed_frames
 from hemiface.runtime.modelset import ModelSet, SetPrediction
-from hemiface.runtime.overlay import draw_overlay
-from hemiface.runtime.sources import FrameSource, SourceError
+from hemiface.runtime.sources import FrameSource
+from hemiface.runtime.stream_stages import (
+    CROPS,
+    FOURCC_BY_SUFFIX,
+    FaceStage,
+    FrameReader,
+    Presenter,
+    Processed,
+    StreamSettings,
+    open_writer,
+)
 
-CROPS = ("none", "face", "center")
-MAX_RECONNECTS = 5
-BACKOFF_S = 0.5  # first wait before reopening a camera; doubles each attempt
-BACKOFF_MAX_S = 8.0
-FPS_WINDOW = 30  # frames in the moving FPS estimate
-# (box, detected, region, rotation, seconds): the face step of one frame.
-FaceStep = tuple[FaceBox | None, bool, np.ndarray | None, float, float]
-FOURCC_BY_SUFFIX = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
-DEFAULT_RECORD_FPS = 30.0
-
-
-@dataclass(frozen=True)
-class StreamSettings:
-    """What the live loop does with each frame; checked when made.
-
-    `crop` is one of CROPS; `every` runs the detector every N frames (tracking between);
-    `smooth` is the EMA weight of the past in [0, 1); `mirror` flips the preview only;
-    `record` writes the annotated (never mirrored) video at `record_fps` (default: the
-    source's); `margin` and `level` shape the face crop; with `overlap` the next frame's
-    face step runs beside this frame's models; a live source is reopened up to
-    `max_reconnects` times in a row, the first wait `backoff` seconds.
-    """
-
-    crop: str = "face"
-    every: int = 1
-    smooth: float = 0.0
-    mirror: bool = False
-    record: Path | None = None
-    record_fps: float | None = None
-    max_frames: int | None = None
-    margin: float = DEFAULT_MARGIN
-    level: bool = True
-    overlap: bool = False
-    max_reconnects: int = MAX_RECONNECTS
-    backoff: float = BACKOFF_S
-
-    def __post_init__(self) -> None:
-        if self.crop not in CROPS:
-            raise HemifaceError(f"--crop must be {', '.join(CROPS[:-1])} or {CROPS[-1]}")
-        if self.every < 1 or not 0.0 <= self.smooth < 1.0:
-            raise HemifaceError("--every must be >= 1 and --smooth in [0, 1)")
-        if self.max_frames is not None and self.max_frames < 1:
-            raise HemifaceError(f"--max-frames must be 1 or more (got {self.max_frames})")
-        if self.record is not None and not isinstance(self.record, Path):
-            object.__setattr__(self, "record", Path(self.record))
+__all__ = [
+    "CROPS",
+    "FOURCC_BY_SUFFIX",
+    "FrameResult",
+    "Smoother",
+    "StreamSettings",
+    "StreamStats",
+    "open_writer",
+    "run_stream",
+]
+FPS_WINDOW = 30  # results in the moving FPS estimate
+OpenLane = Callable[[], tuple[ModelSet, Detector | None]]
 
 
 @dataclass
@@ -86,6 +58,7 @@ class FrameResult:
     prediction: SetPrediction | None  # from the smoothed probabilities
     fps: float
     rotation: float = 0.0  # degrees the crop was turned counter-clockwise to level the eyes
+    stage_ms: dict[str, float] = field(default_factory=dict)  # this frame's read, face, models
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -134,6 +107,12 @@ class StreamStats:
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
+    def ceiling_fps(self, cores: int) -> float | None:
+        """The frame rate `cores` fully busy cores would reach at this run's stage times
+        (read, face, models, draw: the work a frame costs), or None before any frame."""
+        work_ms = sum(self.stage_ms.get(k, 0.0) for k in ("read", "face", "models", "draw"))
+        return cores * 1000.0 / work_ms if work_ms > 0 else None
+
 
 class Smoother:
     """EMA of probabilities across frames: s = a * s_prev + (1 - a) * p; a = 0 is off."""
@@ -156,42 +135,6 @@ class Smoother:
         self.state = None
 
 
-def open_writer(path: Path, size: tuple[int, int], fps: float) -> cv2.VideoWriter:
-    """A VideoWriter for the annotated video: mp4v for .mp4, MJPG for .avi/.mkv."""
-    path = Path(path)
-    fourcc = FOURCC_BY_SUFFIX.get(path.suffix.lower())
-    if fourcc is None:
-        raise SourceError(f"{path}: record to .mp4 (mp4v) or .avi (MJPG)")
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*fourcc), fps, size)
-    if not writer.isOpened():
-        raise SourceError(f"{path}: OpenCV cannot write {fourcc} video here")
-    return writer
-
-
-def _reconnect(
-    source: FrameSource,
-    stats: StreamStats,
-    failures: int,
-    max_reconnects: int,
-    backoff: float,
-    sleep: Callable[[float], None],
-    reason: str,
-) -> int:
-    """Reopen a live source with doubling waits; the new count of failures in a row."""
-    while True:
-        if failures >= max_reconnects:
-            raise SourceError(f"{reason}; gave up after {max_reconnects} reconnect attempts")
-        source.close()
-        sleep(min(backoff * 2**failures, BACKOFF_MAX_S))
-        failures += 1
-        stats.reconnects += 1
-        try:
-            source.open()
-            return failures
-        except SourceError as exc:
-            reason = str(exc)
-
-
 def run_stream(
     source: FrameSource,
     model_set: ModelSet,
@@ -201,161 +144,102 @@ def run_stream(
     on_result: Callable[[FrameResult], None] | None = None,
     show: Callable[[np.ndarray], bool] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    open_lane: OpenLane | None = None,
 ) -> StreamStats:
     """Run the models on every frame of `source` until it ends, `max_frames`, quit or Ctrl-C.
 
     `settings` (default: `StreamSettings()`) says how each frame is handled; `detector`
-    finds the face for crop "face" (None: the tracker's default).
-    `show(bgr) -> quit?` displays the annotated frame; `on_result` gets each FrameResult.
-    A live source that stops delivering frames is reopened with backoff (`sleep` waits)
-    up to `max_reconnects` times in a row, then SourceError. Ctrl-C ends the loop cleanly
+    finds the face for crop "face" (None: the tracker's default). With `settings.lanes`
+    > 1, `open_lane()` gives each further lane its own model set and detector (closed
+    here at the end). `show(bgr) -> quit?` displays the annotated frame; `on_result` gets
+    each FrameResult, in frame order. A live source that stops delivering frames is
+    reopened with backoff (`sleep` waits), then SourceError. Ctrl-C ends the loop cleanly
     (stats.ended == "interrupted"); the recording is released in every case.
-
-    With `overlap`, the next frame is read as soon as this frame's face step is done, and
-    its face step (detection or tracking, and the crop) runs on a second thread while the
-    models run on this one. Results still come one a frame, in order; the source still
-    hands out only its newest frame, and at most one frame waits ahead.
     """
     settings = settings if settings is not None else StreamSettings()
-    crop, max_frames = settings.crop, settings.max_frames
-    max_reconnects, backoff = settings.max_reconnects, settings.backoff
-    tracker = FaceTracker(detector, settings.every) if crop == "face" else None
-    smoother = Smoother(settings.smooth)
-    thresholds = [e.threshold for e in model_set.entries]
     stats = StreamStats(record=settings.record)
-    stage: collections.defaultdict[str, float] = collections.defaultdict(float)
-    writer: cv2.VideoWriter | None = None
-    frame_times: collections.deque[float] = collections.deque(maxlen=FPS_WINDOW)
-
-    def face_step(rgb: np.ndarray) -> FaceStep:
-        started = time.perf_counter()
-        box, detected, rotation = (None, False, 0.0)
-        region: np.ndarray | None
-        if tracker is not None:
-            box, detected = tracker.update(rgb)
-            region = None
-            if box is not None:
-                region, rotation = align_face(rgb, box, settings.margin, settings.level)
-        else:
-            region = center_crop(rgb) if crop == "center" else rgb
-        return box, detected, region, rotation, time.perf_counter() - started
-
-    ahead_pool = (
-        ThreadPoolExecutor(1, thread_name_prefix="hemiface-face") if settings.overlap else None
-    )
-    ahead: tuple[np.ndarray, float, Future[FaceStep]] | None = None  # frame, read s, face step
+    reader = FrameReader(source, settings, sleep)
+    thresholds = [e.threshold for e in model_set.entries]
+    present = Presenter(settings, thresholds, show, getattr(source, "fps", None))
+    smoother = Smoother(settings.smooth)
+    lanes, extra = [Lane(FaceStage(settings, detector), model_set)], []
+    stage: collections.Counter[str] = collections.Counter()
+    emitted: collections.deque[float] = collections.deque(maxlen=FPS_WINDOW)
     start = time.perf_counter()
-    failures = 0
+    frames = None
     try:
-        try:
-            source.open()
-        except SourceError as exc:
-            if not source.live:
-                raise
-            failures = _reconnect(source, stats, failures, max_reconnects, backoff, sleep, str(exc))
-        while max_frames is None or stats.frames < max_frames:
-            t0 = time.perf_counter()
-            step: FaceStep | None = None
-            rgb: np.ndarray | None
-            if ahead is not None:
-                rgb, read_s, future = ahead
-                ahead = None
-                step = future.result()
-                stage["face_wait"] += time.perf_counter() - t0
-            else:
-                rgb = source.read()
-                read_s = time.perf_counter() - t0
-            if rgb is None:
-                if not source.live:
-                    stats.ended = "end of video"
-                    break
-                failures = _reconnect(
-                    source,
-                    stats,
-                    failures,
-                    max_reconnects,
-                    backoff,
-                    sleep,
-                    f"{source.name}: stopped delivering frames",
-                )
-                continue
-            failures = 0
-            quit_now = False
-            box, detected, region, rotation, face_s = step or face_step(rgb)
-            if ahead_pool is not None and (max_frames is None or stats.frames + 1 < max_frames):
-                r0 = time.perf_counter()
-                upcoming = source.read()  # None is met again by the next read
-                if upcoming is not None:
-                    read_next = time.perf_counter() - r0
-                    ahead = (upcoming, read_next, ahead_pool.submit(face_step, upcoming))
-            t2 = time.perf_counter()
-            raw = prediction = None
-            if region is None:
+        for _ in range(settings.lanes - 1):
+            if open_lane is None:
+                raise HemifaceError("more than one lane needs open_lane")
+            lane_set, lane_detector = open_lane()
+            extra.append(lane_set)
+            lanes.append(Lane(FaceStage(settings, lane_detector), lane_set))
+        reader.open()
+        frames = processed_frames(reader, lanes, settings.overlap, settings.max_frames)
+        stats.ended = "end of video"
+        for item in frames:
+            raw, region = item.raw, item.face.region
+            if raw is None:
                 stats.no_face += 1
                 smoother.reset()
+                prediction = None
             else:
-                raw = model_set.probabilities(region)
                 prediction = model_set.combine(smoother.update(raw))
                 stats.predicted += 1
-            t3 = time.perf_counter()
-            frame_times.append(t3 - t0)
-            fps = len(frame_times) / sum(frame_times) if sum(frame_times) > 0 else 0.0
-            if show is not None or stats.record is not None:
-                status = "no face" if region is None else None
-                if writer is None and stats.record is not None:
-                    size = (rgb.shape[1], rgb.shape[0])
-                    fps_out = (
-                        settings.record_fps or getattr(source, "fps", None) or DEFAULT_RECORD_FPS
-                    )
-                    writer = open_writer(stats.record, size, fps_out)
-                if writer is not None:
-                    annotated = draw_overlay(
-                        rgb, prediction, box, fps=fps, status=status, thresholds=thresholds
-                    )
-                    writer.write(annotated)
-                if show is not None:
-                    preview = draw_overlay(
-                        rgb,
-                        prediction,
-                        box,
-                        fps=fps,
-                        mirror=settings.mirror,
-                        status=status,
-                        thresholds=thresholds,
-                    )
-                    quit_now = show(preview)
-            t4 = time.perf_counter()
-            for name, seconds in (("read", read_s), ("face", face_s), ("models", t3 - t2)):
-                stage[name] += seconds
-            stage["draw"] += t4 - t3
-            result = FrameResult(
-                frame=stats.frames,
-                time=t3 - start,
-                box=box,
-                detected=detected,
-                raw=raw,
-                prediction=prediction,
-                fps=fps,
-                rotation=rotation,
-            )
+            emitted.append(time.perf_counter())
+            fps = (len(emitted) - 1) / (emitted[-1] - emitted[0]) if len(emitted) > 1 else 0.0
+            drawn = time.perf_counter()
+            quit_now = present(item.frame.rgb, prediction, item.face, fps)
+            times = _stage_times(item, time.perf_counter() - drawn)
+            stage.update(times)
             stats.frames += 1
             if on_result is not None:
-                on_result(result)
+                on_result(_result(item, raw, prediction, fps, start, times, region is None))
             if quit_now:
                 stats.ended = "quit"
                 break
-        else:
-            stats.ended = "max frames"
+            if settings.max_frames is not None and stats.frames >= settings.max_frames:
+                stats.ended = "max frames"
     except KeyboardInterrupt:
         stats.ended = "interrupted"
     finally:
-        # Released whatever happens, so an interrupted recording is still a playable file.
-        if ahead_pool is not None:
-            ahead_pool.shutdown(wait=True)
-        if writer is not None:
-            writer.release()
-        source.close()
+        if frames is not None:
+            frames.close()  # the lanes' threads finish their frame and stop
+        for lane_set in extra:
+            lane_set.close()
+        present.release()
+        reader.close()
+        stats.reconnects = reader.reconnects
         stats.seconds = time.perf_counter() - start
         if stats.frames:
             stats.stage_ms = {k: round(v / stats.frames * 1000, 3) for k, v in stage.items()}
+    present.check()
     return stats
+
+
+def _stage_times(item: Processed, draw_s: float) -> dict[str, float]:
+    """Seconds of each stage of one frame (with overlap, also the wait for its face step)."""
+    own = {"read": item.frame.read_s, "face": item.face.seconds, "models": item.models_s}
+    return {**own, "draw": draw_s, **item.stage_s}
+
+
+def _result(
+    item: Processed,
+    raw: list[float] | None,
+    prediction: SetPrediction | None,
+    fps: float,
+    start: float,
+    times: dict[str, float],
+    no_face: bool,
+) -> FrameResult:
+    return FrameResult(
+        frame=item.frame.index,
+        time=item.done_at - start,
+        box=item.face.box,
+        detected=item.face.detected,
+        raw=None if no_face else raw,
+        prediction=prediction,
+        fps=fps,
+        rotation=item.face.rotation,
+        stage_ms={k: round(v * 1000, 3) for k, v in times.items()},
+    )

@@ -272,3 +272,15 @@ def test_a_failure_is_cached_as_one_and_old_caches_are_timed_again(
     redone = _choose(model_set_dir, tmp_path, PI4, timer)
     assert redone.timed_here and len(timer.calls) == 12
     assert json.loads(Path(first.cache_file).read_text())["schema"] == 2
+
+
+def test_a_tie_within_the_noise_goes_to_the_more_exact_format() -> None:
+    from hemiface.runtime.device_choice import most_exact_of_the_fastest
+
+    # float16 faster by 0.6 %: inside the noise, so float32 runs.
+    assert most_exact_of_the_fastest({"float16": 15.56, "float32": 15.65}) == "float32"
+    # int8 clearly faster (twice as fast): it wins.
+    assert most_exact_of_the_fastest({"float32": 23.6, "int8": 11.0}) == "int8"
+    # int8 ahead by 3 %, float16 within the margin too: the most exact of the close ones.
+    timings = {"float32": 30.0, "float16": 20.5, "dynamic": 40.0, "int8": 20.0}
+    assert most_exact_of_the_fastest(timings) == "float16"

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hemiface.core.errors import HemifaceError
 from hemiface.runtime.fused import feed_pixels, pixel_feed, quantize
 from hemiface.runtime.manifest import load_manifest, save_manifest
 from hemiface.runtime.modelset import load_model_set
@@ -155,7 +156,7 @@ def test_live_mode_asked_for_is_not_measured_and_auto_measures_all(fused_dir: Pa
         open_set, FaceDetector(), (320, 240), "auto", 2, rounds=1, frames=2
     )
     tried = candidates(2)
-    assert opened == tried and {c.mode for c in tried} == set(LIVE_MODES)
+    assert opened == tried and {c.mode for c in tried} == set(LIVE_MODES) - {"lanes"}
     assert set(plan.ms_per_frame) == {c.label for c in tried}
     assert plan.ms_per_frame[plan.candidate.label] == min(plan.ms_per_frame.values())
     assert model_set.concurrency == plan.candidate.concurrency
@@ -164,6 +165,53 @@ def test_live_mode_asked_for_is_not_measured_and_auto_measures_all(fused_dir: Pa
     assert [c.threads for c in candidates(2, fixed_threads=3)] == [3, 3, 3, 3]
     with pytest.raises(ValueError, match="live mode"):
         choose_live_mode(open_set, None, (320, 240), "fastest")
+    # Two cores and a detector on every frame: auto takes lanes, one frame a core, untimed.
+    opened.clear()
+    plan, model_set = choose_live_mode(
+        open_set, FaceDetector(), (320, 240), "auto", 2, cores=2, lanes_possible=True
+    )
+    assert plan.candidate == Candidate("lanes", 1, 2) and opened == [plan.candidate]
+    model_set.close()
+    with pytest.raises(HemifaceError, match="every frame"):
+        choose_live_mode(open_set, None, (320, 240), "lanes", 2, cores=2, lanes_possible=False)
+
+
+def test_lanes_give_every_frame_in_order_with_the_same_answers(
+    fused_dir: Path, helpers, astronaut, tmp_path: Path
+) -> None:
+    from hemiface.runtime.face import FaceDetector
+    from hemiface.runtime.pipeline import StreamSettings, run_stream
+    from hemiface.runtime.sources import VideoFileSource
+
+    frames = [helpers.face_frame(astronaut, side) for side in ("left", "right") * 6]
+    video = helpers.write_video(tmp_path / "faces.mp4", frames)
+    runs = {}
+    opened = []
+
+    def open_lane():  # noqa: ANN202
+        lane_set = load_model_set(fused_dir, "float32", num_threads=1)
+        opened.append(lane_set)
+        return lane_set, FaceDetector()
+
+    for lanes in (1, 3):
+        results: list = []
+        model_set = load_model_set(fused_dir, "float32", num_threads=1)
+        stats = run_stream(
+            VideoFileSource(video),
+            model_set,
+            StreamSettings(crop="face", lanes=lanes),
+            detector=FaceDetector(),
+            on_result=results.append,
+            open_lane=open_lane,
+        )
+        assert stats.ended == "end of video" and stats.frames == len(frames)
+        runs[lanes] = results
+    assert len(opened) == 2  # the first lane uses the set given, the others their own
+    assert [r.frame for r in runs[3]] == list(range(len(frames)))
+    for one, three in zip(runs[1], runs[3], strict=True):
+        assert one.raw == three.raw and one.box == three.box
+    with pytest.raises(HemifaceError, match="lanes"):
+        StreamSettings(lanes=0)
 
 
 def test_run_cli_says_which_mode_ran(fused_dir: Path, helpers, astronaut, tmp_path: Path) -> None:
