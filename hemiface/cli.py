@@ -29,13 +29,16 @@ from hemiface.runtime.errors import HemifaceError
 try:
     from typer._click import exceptions as click_exceptions
 except ImportError:  # older Typer releases use click itself
-    import click.exceptions as click_exceptions  # type: ignore[no-redef, import-not-found]
+    # (unused-ignore: click is installed beside some Typer releases, e.g. by model-signing)
+    import click.exceptions as click_exceptions  # type: ignore[no-redef, import-not-found, unused-ignore]
 
 COMMAND_MODULES = (
     "hemiface.synth.cli",
     "hemiface.train.cli",
     "hemiface.convert.cli",
+    "hemiface.convert.signing",
     "hemiface.runtime.cli",
+    "hemiface.runtime.signing_cli",
     "hemiface.explain.cli",
     "hemiface.benchmarks.cli",
     "hemiface.demo",
@@ -74,12 +77,21 @@ def info(
     ),
     backend: str | None = typer.Option(None, "--backend", help="ai-edge-litert, tflite-runtime."),
     threads: int | None = typer.Option(None, "--threads", help="Interpreter threads."),
+    trusted_key: list[Path] | None = typer.Option(
+        None,
+        "--trusted-key",
+        help="With --models: check the set's signature with this public key (default: the "
+        "keys in ~/.config/hemiface/trusted-keys/; none: say only whether it is signed).",
+    ),
 ) -> None:
     """Versions, interpreter backends, CPU and whether the Haar face cascade is available."""
     from hemiface.runtime.sysinfo import collect_info
 
     facts = collect_info()
     if models is not None:
+        from hemiface.runtime.signing import check_status, trusted_keys
+
+        facts["signature"] = check_status(models, trusted_keys(trusted_key or ())).to_dict()
         from hemiface.runtime.device_choice import describe_choice
 
         choice, (manifest_format, manifest_reason) = describe_choice(
@@ -94,12 +106,18 @@ def info(
         print(json.dumps(facts, indent=2))
         return
     choice_facts = facts.pop("format_choice", None)
+    signature = facts.pop("signature", None)
     table = Table(title="hemiface info", show_header=False)
     for key, value in facts.items():
         if isinstance(value, dict):
             value = ", ".join(f"{k} {v}" for k, v in value.items()) or "none installed"
         table.add_row(key, escape("not installed" if value is None else str(value)))
     Console().print(table)
+    if signature is not None:
+        Console(soft_wrap=True, highlight=False).print(
+            f"signature of {escape(str(models))}: [bold]{escape(signature['state'])}[/] "
+            f"({escape(signature['detail'])})"
+        )
     if choice_facts is not None:
         _print_choice(choice_facts)
 

@@ -36,6 +36,7 @@ from hemiface.runtime.options import (
     ModelsOption,
     OnlyOption,
     ThreadsOption,
+    TrustedKeyOption,
 )
 
 if TYPE_CHECKING:
@@ -96,6 +97,7 @@ def predict(
     detector: DetectorOption = None,
     level: LevelOption = True,
     fuse: FuseOption = True,
+    trusted_key: TrustedKeyOption = None,
 ) -> None:
     """Run every model of a set on image files: per-model label, P(Right), ensemble."""
     from hemiface.runtime.batch import expand_inputs, predict_files
@@ -104,7 +106,7 @@ def predict(
     from hemiface.runtime.overlay import draw_figure
 
     options = ModelSetOptions.from_options(
-        models, fmt, only, backend, threads, fuse, detector, margin, level
+        models, fmt, only, backend, threads, fuse, detector, margin, level, trusted_key
     )
     if figure is not None:
         _check_figure_option(figure)
@@ -118,6 +120,7 @@ def predict(
             f"({escape(model_set.format_reason)}), {escape(model_set.describe())}, "
             f"{escape(model_set.backend_label)}, {model_set.num_threads} thread(s)"
             + (f"; face detector {escape(finder.name)}" if finder is not None else "")
+            + escape(_signed_by(options))
         )
     protected = InputFiles()
     if figure is not None:  # never write a figure over an image of the batch or the set
@@ -159,6 +162,11 @@ def predict(
     if failures:
         err.print(f"{failures} input(s) could not be used")
         raise typer.Exit(2)
+
+
+def _signed_by(options: ModelSetOptions) -> str:
+    signed = options.signature
+    return "" if signed is None else f"; signature verified with {signed.key}"
 
 
 def _print_table(out: Console, result: object) -> None:
@@ -242,6 +250,7 @@ def run(
     concurrency: Annotated[
         Concurrency, typer.Option("--concurrency", help=CONCURRENCY_HELP)
     ] = Concurrency.auto,
+    trusted_key: TrustedKeyOption = None,
 ) -> None:
     """The live loop: face crop, every model, smoothed ensemble, overlay (q/Esc quits)."""
     from hemiface.runtime.backends import default_num_threads
@@ -259,8 +268,9 @@ def run(
     if not (16 <= width <= 8192 and 16 <= height <= 8192):
         raise HemifaceError(f"--width and --height must be 16 to 8192 pixels ({width}x{height})")
     options = ModelSetOptions.from_options(
-        models, fmt, only, backend, threads, fuse, detector, margin, level
+        models, fmt, only, backend, threads, fuse, detector, margin, level, trusted_key
     )
+    options.check_signature()  # before the camera or the video is opened
     settings = StreamSettings(  # every: without --every, set below by the detector
         crop=crop.value,
         every=every if every is not None else 1,
@@ -307,7 +317,8 @@ def run(
         f"{source.name}: models {', '.join(model_set.titles)}, format {model_set.format} "
         f"({model_set.format_reason}), {model_set.describe()}, {model_set.backend_label}; "
         f"live mode {plan.candidate.label} ({plan.reason})"
-        + (f"; face detector {finder.name}, every {every} frame(s)" if finder else ""),
+        + (f"; face detector {finder.name}, every {every} frame(s)" if finder else "")
+        + _signed_by(options),
         markup=False,
     )
 
