@@ -52,6 +52,8 @@ CONCURRENCY_HELP = (
     "frame's face step beside this frame's models), both; auto measures them at start and "
     "keeps the fastest."
 )
+# OpenCV takes a C int; V4L2 devices are numbered from 0 and few. 2**40 overflowed.
+MAX_CAMERA_INDEX = 9999
 HAAR_EVERY = 3  # the Haar cascade costs ~10-16 ms: detect every third frame, track between
 WINDOW = "hemiface (q or Esc quits)"
 
@@ -263,8 +265,14 @@ def run(
     chosen = [camera is not None, video is not None, picamera]
     if sum(chosen) != 1:
         raise HemifaceError("give exactly one of --camera N, --video FILE, --picamera")
-    if camera is not None and camera < 0:
-        raise HemifaceError(f"--camera must be a camera index, 0 or more (got {camera})")
+    if camera is not None and not 0 <= camera <= MAX_CAMERA_INDEX:
+        raise HemifaceError(
+            f"--camera must be a camera index, 0 to {MAX_CAMERA_INDEX} (got {camera})"
+        )
+    if video is not None:
+        from hemiface.runtime.sources import check_video_path
+
+        check_video_path(video)  # before the model set is opened and timed
     if not (16 <= width <= 8192 and 16 <= height <= 8192):
         raise HemifaceError(f"--width and --height must be 16 to 8192 pixels ({width}x{height})")
     options = ModelSetOptions.from_options(

@@ -85,6 +85,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+# A TFLite model is one flatbuffer, which cannot exceed 2 GiB.
+MAX_MODEL_BYTES = 2 << 30
 
 
 def sha256_file(path: Path) -> str:
@@ -211,7 +213,7 @@ def check_model_file(folder: Path, entry: ModelEntry | DetectorEntry | FusedEntr
     """
     path = Path(folder) / entry.file
     try:
-        content = _read_model_bytes(path, entry.size_bytes)
+        content = _read_model_bytes(path)
     except FileNotFoundError:
         raise ManifestError(
             f"{path}: model file named in the manifest is missing ({entry.name}, {entry.format})"
@@ -227,8 +229,8 @@ def check_model_file(folder: Path, entry: ModelEntry | DetectorEntry | FusedEntr
     return content
 
 
-def _read_model_bytes(path: Path, size_bytes: int) -> bytes:
-    """The bytes of a regular file, at most one more than the manifest records.
+def _read_model_bytes(path: Path) -> bytes:
+    """The bytes of a regular file of at most MAX_MODEL_BYTES.
 
     Opened without blocking and checked on the open file: a FIFO (which would block for
     ever) or a device such as /dev/zero (which never ends) is refused unread.
@@ -238,8 +240,12 @@ def _read_model_bytes(path: Path, size_bytes: int) -> bytes:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise ManifestError(f"{path}: not a regular file; refusing to read it")
-        # One byte more than recorded is enough to fail the sha256 check of a longer file.
-        return handle.read(size_bytes + 1)
+        if info.st_size > MAX_MODEL_BYTES:
+            raise ManifestError(
+                f"{path}: {info.st_size:,} bytes is more than a TFLite model can hold; "
+                "refusing to read it"
+            )
+        return handle.read(MAX_MODEL_BYTES + 1)
 
 
 # `read_verified_model` is the name the runtime uses when it loads a model.

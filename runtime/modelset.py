@@ -13,6 +13,7 @@ machine's view, by the manifest's latencies.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -123,10 +124,18 @@ class _Unit:
     def answer(self, tensor: np.ndarray, folder: Path) -> list[float]:
         """`run`, with an interpreter failure turned into one line naming the file."""
         try:
-            return self.run(tensor)
+            values = self.run(tensor)
         except (RuntimeError, ValueError) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise HemifaceError(f"{folder / self.file}: the interpreter failed ({first})") from None
+        if not all(math.isfinite(v) for v in values):
+            # A damaged float16 artifact (checksum updated) gave NaN, which every label
+            # comparison treats as "Left": never an answer.
+            raise HemifaceError(
+                f"{folder / self.file}: the model gave a non-finite output "
+                f"({', '.join(repr(v) for v in values)}); the artifact is damaged"
+            )
+        return values
 
 
 def _classifier_unit(position: int, classifier: TFLiteClassifier) -> _Unit:
