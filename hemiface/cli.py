@@ -23,7 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from hemiface.core.domain import NOTICE
-from hemiface.core.errors import one_line, shorten
+from hemiface.core.errors import one_line, printable, shorten
 from hemiface.runtime.errors import HemifaceError
 
 try:
@@ -204,15 +204,24 @@ def main() -> None:
     except HemifaceError as exc:
         # One line a problem: an error about several files (say, convert) has one each.
         for line in str(exc).splitlines() or [""]:
-            err.print(f"[bold red]error:[/] {escape(line)}", markup=True)
+            err.print(f"[bold red]error:[/] {escape(printable(line))}", markup=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        # A file system's refusal that no command turned into its own message (a name too
+        # long, a full disk, a folder that cannot be read): one line naming the file.
+        if os.environ.get("HEMIFACE_DEBUG"):
+            raise
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        message = printable(f"{where}{exc.strerror or one_line(exc)}")
+        err.print(f"[bold red]error:[/] {escape(message)}", markup=True)
+        sys.exit(2)
     except click_exceptions.ClickException as exc:
         # A bad option or value (an unknown choice, a missing option): one line too. A
         # command run without arguments has printed its help already.
         if type(exc).__name__ != "NoArgsIsHelpError":
             context = getattr(exc, "ctx", None)
             hint = f" (see {context.command_path} --help)" if context is not None else ""
-            message = shorten(exc.format_message())
+            message = printable(shorten(exc.format_message()))
             err.print(f"[bold red]error:[/] {escape(message)}{escape(hint)}", markup=True)
         sys.exit(exc.exit_code)
     except typer.Abort as exc:  # typer._click.exceptions has no Abort
@@ -230,7 +239,7 @@ def main() -> None:
         if os.environ.get("HEMIFACE_DEBUG"):
             raise
         err.print(
-            f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} "
+            f"[bold red]internal error:[/] {type(exc).__name__}: {escape(printable(str(exc)))} "
             "(set HEMIFACE_DEBUG=1 for the traceback)"
         )
         sys.exit(3)

@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from hemiface.core.errors import printable
 from hemiface.runtime.errors import HemifaceError
 from hemiface.runtime.options import (
     DEFAULT_MARGIN,
@@ -118,7 +119,8 @@ def predict(
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     if not as_json:
         out.print(
-            f"model set {escape(str(models))}: format [bold]{escape(model_set.format)}[/] "
+            f"model set {escape(printable(str(models)))}: "
+            f"format [bold]{escape(model_set.format)}[/] "
             f"({escape(model_set.format_reason)}), {escape(model_set.describe())}, "
             f"{escape(model_set.backend_label)}, {model_set.num_threads} thread(s)"
             + (f"; face detector {escape(finder.name)}" if finder is not None else "")
@@ -142,7 +144,7 @@ def predict(
     for index, result in enumerate(results):
         if result.failed:
             failures += 1
-            err.print(f"[bold red]error:[/] {escape(str(result.error))}")
+            err.print(f"[bold red]error:[/] {escape(printable(str(result.error)))}")
             if as_json:
                 print(json.dumps(result.to_json()), flush=True)
             continue
@@ -157,10 +159,10 @@ def predict(
                 write_image(target, draw_figure(result.image, result.prediction))
             except HemifaceError as exc:  # this image's figure only: the batch goes on
                 failures += 1
-                err.print(f"[bold red]error:[/] {escape(str(exc))}")
+                err.print(f"[bold red]error:[/] {escape(printable(str(exc)))}")
                 continue
             if not as_json:
-                out.print(f"figure: {escape(str(target))}")
+                out.print(f"figure: {escape(printable(str(target)))}")
     if failures:
         err.print(f"{failures} input(s) could not be used")
         raise typer.Exit(2)
@@ -176,11 +178,11 @@ def _print_table(out: Console, result: object) -> None:
 
     assert isinstance(result, ImageResult)
     if result.prediction is None:
-        out.print(f"{escape(str(result.path))}: no face found (nothing to predict)")
+        out.print(f"{escape(printable(str(result.path)))}: no face found (nothing to predict)")
         return
     p = result.prediction
     # File names and the manifest's titles and labels are shown as they are, never as markup.
-    table = Table(title=Text(str(result.path)), title_justify="left")
+    table = Table(title=Text(printable(str(result.path))), title_justify="left")
     table.add_column("model")
     table.add_column("label")
     table.add_column("P(Right)", justify="right")

@@ -189,8 +189,16 @@ def test_predict_refuses_in_one_line_and_runs_when_signed(signed_set, keys, tmp_
 
 def test_hemiface_signatures_verify_with_the_model_signing_cli(signed_set, keys) -> None:
     result = run(
-        [*MODEL_SIGNING, "verify", "key", signed_set, "--signature", signed_set / SIGNATURE_NAME,
-         "--public_key", keys["public"]]  # fmt: skip
+        [
+            *MODEL_SIGNING,
+            "verify",
+            "key",
+            signed_set,
+            "--signature",
+            signed_set / SIGNATURE_NAME,
+            "--public_key",
+            keys["public"],
+        ]  # fmt: skip
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Verification succeeded" in result.stdout + result.stderr
@@ -201,8 +209,16 @@ def test_sets_signed_with_the_model_signing_cli_are_accepted(fused_set, keys, tm
     folder = tmp_path / "cli-signed"
     shutil.copytree(source, folder)
     result = run(
-        [*MODEL_SIGNING, "sign", "key", folder, "--signature", folder / SIGNATURE_NAME,
-         "--private_key", keys["private"]]  # fmt: skip
+        [
+            *MODEL_SIGNING,
+            "sign",
+            "key",
+            folder,
+            "--signature",
+            folder / SIGNATURE_NAME,
+            "--private_key",
+            keys["private"],
+        ]  # fmt: skip
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert verify_model_set(folder, [keys["public"]]).key == keys["public"]
