@@ -142,6 +142,12 @@ def convert(
             "model-signing format; needs hemiface[signing]).",
         ),
     ] = None,
+    sign_password_env: Annotated[
+        str | None,
+        typer.Option(
+            "--sign-password-env", help="Environment variable holding --sign-key's password."
+        ),
+    ] = None,
 ) -> None:
     """Convert Keras models to TFLite (float32, float16, dynamic, int8), verify each against
     its source, check which interpreters load it, and write the model set's manifest."""
@@ -150,8 +156,12 @@ def convert(
     # Said before any work: a second convert into a folder another one is writing, a
     # signing key that cannot be used.
     refuse_if_busy(out)
+    password = None
     if sign_key is not None:
+        from hemiface.convert.signing import key_password
+
         _check_sign_key(sign_key)
+        password = key_password(sign_password_env)
     require_tensorflow("convert")
     from rich.console import Console
     from rich.markup import escape
@@ -194,7 +204,7 @@ def convert(
             custom_objects=custom_objects,
             fuse=fuse,
         )
-    summary.notes.extend(_sign_after_publish(out, sign_key, summary.failed))
+    summary.notes.extend(_sign_after_publish(out, sign_key, summary.failed, password))
     if as_json:
         print(json.dumps(summary.to_dict(), indent=2))
     else:
@@ -222,14 +232,16 @@ def _check_sign_key(key: Path) -> None:
     require_library()
 
 
-def _sign_after_publish(out: Path, sign_key: Path | None, failed: bool) -> list[str]:
+def _sign_after_publish(
+    out: Path, sign_key: Path | None, failed: bool, password: str | None = None
+) -> list[str]:
     """Sign the published set (under its lock, after the publish: never half a set), or
     say when an earlier signature no longer covers what this convert published."""
     from hemiface.convert.signing import sign_published_set
     from hemiface.runtime.signing import SIGNATURE_NAME, signature_status
 
     if sign_key is not None and not failed:
-        signature, note = sign_published_set(out, sign_key)
+        signature, note = sign_published_set(out, sign_key, password)
         return [n for n in (note, f"signed the set with {sign_key}: {signature}") if n]
     if sign_key is not None:
         return [f"not signed: the convert failed, so {out} was not signed with {sign_key}"]
