@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from hemiface.runtime.errors import require_tensorflow
+from hemiface.runtime.errors import HemifaceError, require_tensorflow
 from hemiface.runtime.manifest import FORMATS
 
 
@@ -145,9 +145,34 @@ def convert(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    sign_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--sign-key",
+            help="EC private key (PEM): sign the published set (SET/model.sig, OpenSSF "
+            "model-signing format; needs hemiface[signing]).",
+        ),
+    ] = None,
+    sign_password_env: Annotated[
+        str | None,
+        typer.Option(
+            "--sign-password-env", help="Environment variable holding --sign-key's password."
+        ),
+    ] = None,
 ) -> None:
     """Convert Keras models to TFLite (float32, float16, dynamic, int8), verify each against
     its source, check which interpreters load it, and write the model set's manifest."""
+    from hemiface.convert.publish import refuse_if_busy
+
+    # Said before any work: a second convert into a folder another one is writing, a
+    # signing key that cannot be used.
+    refuse_if_busy(out)
+    password = None
+    if sign_key is not None:
+        from hemiface.convert.signing import key_password
+
+        _check_sign_key(sign_key)
+        password = key_password(sign_password_env)
     require_tensorflow("convert")
     from rich.console import Console
     from rich.markup import escape
@@ -189,6 +214,7 @@ def convert(
             bar.update(task, description=escape(message), completed=done, total=total)
 
         summary = convert_models(models, out, settings, progress=progress)
+    summary.notes.extend(_sign_after_publish(out, sign_key, summary.failed, password))
     if as_json:
         print(json.dumps(summary.to_dict(), indent=2))
     else:
@@ -208,6 +234,36 @@ def convert(
         for line in lines:
             console.print(f"[bold red]failed:[/] {escape(line)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
+
+
+def _check_sign_key(key: Path) -> None:
+    from hemiface.runtime.signing import require_library
+
+    if not key.is_file():
+        raise HemifaceError(f"{key}: --sign-key names no readable file")
+    require_library()
+
+
+def _sign_after_publish(
+    out: Path, sign_key: Path | None, failed: bool, password: str | None = None
+) -> list[str]:
+    """Sign the published set (under its lock, after the publish: never half a set), or
+    say when an earlier signature no longer covers what this convert published."""
+    from hemiface.convert.signing import sign_published_set
+    from hemiface.runtime.signing import SIGNATURE_NAME, signature_status
+
+    if sign_key is not None and not failed:
+        signature, note = sign_published_set(out, sign_key, password)
+        return [n for n in (note, f"signed the set with {sign_key}: {signature}") if n]
+    if sign_key is not None:
+        return [f"not signed: the convert failed, so {out} was not signed with {sign_key}"]
+    status = signature_status(out)
+    if status.state == "does not cover the set":
+        return [
+            f"{out / SIGNATURE_NAME} no longer covers the set ({status.detail}); devices "
+            "given a trusted key will refuse it until it is signed again"
+        ]
+    return []
 
 
 def register(app: typer.Typer) -> None:

@@ -15,6 +15,11 @@ manifest itself is swapped in one step. `ModelSetTransaction` does that:
    the journal, moves the files in, swaps the manifest with one `os.replace`, and then
    deletes the files that only the old manifest named.
 
+A signature (`model.sig`, `hemiface sign` or `convert --sign-key`) is made only under the
+same lock (`model_set_lock`), after a convert's transaction has published and cleaned up
+and released it, and after what an interrupted convert left is removed: so it always
+covers one published set, whole, never a staging folder or a half-moved file.
+
 The journal (`.hemiface-publish.json`) lists the files being added and the files the old
 manifest named that the new one drops. Whatever kills the writer, the next run deletes
 the listed files that the manifest on disk (old or new) does not name: files this module
@@ -48,6 +53,7 @@ from hemiface.runtime.manifest import (
     load_manifest,
     save_manifest,
 )
+from hemiface.runtime.signing import SIGNATURE_NAME
 
 try:  # POSIX; elsewhere (Windows) concurrent converts into one folder are not detected
     import fcntl
@@ -57,9 +63,14 @@ except ImportError:  # pragma: no cover - not on Linux
 LOCK_NAME = ".hemiface-convert.lock"
 JOURNAL_NAME = ".hemiface-publish.json"
 STAGING_PREFIX = ".hemiface-staging-"
-# Left behind only by a killed writer: atomic_write_bytes' temporary files and the probe
-# that checks the folder is writable.
-STALE_PREFIXES = (f".{MANIFEST_NAME}.", f".{JOURNAL_NAME}.", ".hemiface-convert-cache.json.")
+# Left behind only by a killed writer: atomic_write_bytes' and signing's temporary files
+# and the probe that checks the folder is writable.
+STALE_PREFIXES = (
+    f".{MANIFEST_NAME}.",
+    f".{JOURNAL_NAME}.",
+    ".hemiface-convert-cache.json.",
+    f".{SIGNATURE_NAME}.",
+)
 STALE_PROBE = ".hemiface-probe-"
 
 
@@ -179,26 +190,9 @@ class ModelSetTransaction:
             self._lock_fd = None
 
     def _recover(self) -> None:
-        """Finish an interrupted run: its journal, staging folders and temporary files."""
-        removed = _replay_journal(self.out)
-        stale = 0
-        for path in self.out.iterdir():
-            name = path.name
-            if name.startswith(STAGING_PREFIX) and path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-                stale += 1
-            elif path.is_file() and (
-                name.startswith(STALE_PROBE)
-                or (name.startswith(STALE_PREFIXES) and name.endswith(".tmp"))
-            ):
-                path.unlink(missing_ok=True)
-                stale += 1
-        if removed or stale:
-            self.notes.append(
-                f"an earlier convert into {self.out} was interrupted: removed {removed} "
-                f"model file(s) no manifest names and {stale} staging folder(s) or temporary "
-                "file(s)"
-            )
+        note = recover_interrupted(self.out)
+        if note:
+            self.notes.append(note)
 
     def commit(self, manifest: Manifest) -> Path:
         """Publish the staged files and `manifest`; returns the manifest's path.
@@ -239,6 +233,31 @@ class ModelSetTransaction:
             raise
         _replay_journal(out)  # now deletes what only the old manifest named
         return manifest_path
+
+
+def recover_interrupted(out: Path) -> str | None:
+    """Finish what an interrupted convert left in OUT (its journal, staging folders and
+    temporary files); the lock must be held. Returns a note when something was removed."""
+    removed = _replay_journal(out)
+    stale = 0
+    for path in out.iterdir():
+        name = path.name
+        if name.startswith(STAGING_PREFIX) and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+            stale += 1
+        elif path.is_file() and (
+            name.startswith(STALE_PROBE)
+            or (name.startswith(STALE_PREFIXES) and name.endswith(".tmp"))
+        ):
+            path.unlink(missing_ok=True)
+            stale += 1
+    if not (removed or stale):
+        return None
+    return (
+        f"an earlier convert into {out} was interrupted: removed {removed} "
+        f"model file(s) no manifest names and {stale} staging folder(s) or temporary "
+        "file(s)"
+    )
 
 
 def _final_name(
@@ -338,3 +357,26 @@ def _release_lock(out: Path, fd: int | None) -> None:
     with contextlib.suppress(OSError):
         (out / LOCK_NAME).unlink()
     os.close(fd)
+
+
+@contextlib.contextmanager
+def model_set_lock(out: Path) -> Iterator[str | None]:
+    """Hold OUT's lock, as a convert does, after finishing what an interrupted convert
+    left; yields that note (or None). ModelSetBusyError at once when a convert holds it.
+
+    Whatever runs inside sees a published set, whole: a convert publishes and cleans up
+    entirely within its own hold of this lock (`ModelSetTransaction`).
+    """
+    fd = _acquire_lock(Path(out))
+    try:
+        yield recover_interrupted(Path(out))
+    finally:
+        _release_lock(Path(out), fd)
+
+
+def refuse_if_busy(out: Path) -> None:
+    """ModelSetBusyError at once when another convert holds OUT's lock (nothing to say
+    when OUT does not exist yet): checked before any work, so that the second of two
+    converts into one folder does not load and convert models only to be refused."""
+    if Path(out).is_dir():
+        _release_lock(Path(out), _acquire_lock(Path(out)))

@@ -24,3 +24,17 @@ def one_line(exc: BaseException, limit: int = MAX_CAUSE) -> str:
     """`exc`'s message on one line, at most `limit` characters; the exception's class name
     when the message is empty."""
     return shorten(str(exc), limit) or type(exc).__name__
+
+
+# C0 and C1 control characters and DEL, but newline and tab: a file name holding ESC
+# sequences would otherwise move the cursor, recolour or retitle the user's terminal.
+_CONTROLS = {
+    code: f"\\x{code:02x}"
+    for code in [*range(0x00, 0x20), *range(0x7F, 0xA0)]
+    if chr(code) not in "\n\t"
+}
+
+
+def printable(text: str) -> str:
+    """`text` with control characters shown as \\xNN escapes, safe to print to a terminal."""
+    return text.translate(_CONTROLS)

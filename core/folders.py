@@ -8,13 +8,19 @@ unlabelled. Image files are recognised by suffix.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from hemiface.core.domain import LABELS
 from hemiface.core.errors import HemifaceError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+# Every format the runtime reads (runtime.image_header): PNG, JPEG, BMP, GIF, WebP, TIFF,
+# AVIF, JPEG 2000, PNM/PAM, Sun raster.
+IMAGE_SUFFIXES = (
+    ".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".gif", ".webp", ".tif", ".tiff",
+    ".avif", ".jp2", ".j2k", ".jpf", ".pbm", ".pgm", ".ppm", ".pnm", ".pam", ".sr", ".ras",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -25,10 +31,19 @@ class LabelledFile:
 
 
 def image_files(folder: Path) -> list[Path]:
-    """Image files under `folder` (recursively), sorted, by suffix."""
-    return sorted(
-        p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-    )
+    """Image files under `folder` (recursively), sorted, by suffix. A folder that cannot
+    be read raises its OSError (with the folder's name) rather than being passed over."""
+
+    def fail(exc: OSError) -> None:
+        raise exc
+
+    found = []
+    for root, _, files in os.walk(folder, onerror=fail):
+        for name in files:
+            path = Path(root) / name
+            if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+                found.append(path)
+    return sorted(found)
 
 
 def label_of(path: Path, root: Path, labels: tuple[str, ...] | list[str] = LABELS) -> int | None:

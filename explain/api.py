@@ -9,6 +9,7 @@ scale) and `explain.json` (every figure of the report).
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -23,7 +24,13 @@ from hemiface.core.domain import NOTICE
 from hemiface.core.errors import HemifaceError
 from hemiface.explain.annotations import find_annotation
 from hemiface.explain.baselines import make_baselines
-from hemiface.explain.figures import Panel, comparison_figure, overlay, shared_scale
+from hemiface.explain.figures import (
+    Panel,
+    comparison_figure,
+    overlay,
+    shared_scale,
+    write_whole,
+)
 from hemiface.explain.geometry import find_midline, read_mask
 from hemiface.explain.integrated_gradients import Attribution, expected_evaluations
 from hemiface.explain.metrics import SIDE_NOTE, laterality, mask_metrics
@@ -340,7 +347,9 @@ def explain_image(
         spec = Preprocessing(width=model.input_size[1], height=model.input_size[0])
         model_rgb = resize_for_model(rgb, spec)
         npy = out / f"{model.name}_attributions.npy"
-        np.save(npy, model.attributions)
+        buffer = io.BytesIO()
+        np.save(buffer, model.attributions)
+        write_whole(npy, buffer.getvalue())
         overlay_path = out / f"{model.name}_overlay.png"
         write_image(overlay_path, overlay(model_rgb, model.attributions, scale))
         model.files = {"overlay": str(overlay_path), "attributions": str(npy)}
@@ -379,5 +388,5 @@ def explain_image(
         shared_scale=scale,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
-    (out / "explain.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    write_whole(out / "explain.json", (json.dumps(report.to_dict(), indent=2) + "\n").encode())
     return report

@@ -7,6 +7,7 @@ is the 99.5th percentile of |map| across models, and values beyond it saturate.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from hemiface.core.errors import HemifaceError
 from hemiface.explain.metrics import signed_map
+from hemiface.runtime.manifest import atomic_write_bytes
 
 SCALE_PERCENTILE = 99.5
 OVERLAY_MIN_SIDE = 448  # overlays of a 224 input are drawn at 2x, nearest, to stay sharp
@@ -142,6 +145,17 @@ def comparison_figure(
     if caption:
         fig.text(0.01, 0.01, caption, fontsize=7, ha="left", va="bottom")
     path = Path(path)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
+    write_whole(path, buffer.getvalue())
     return path
+
+
+def write_whole(path: Path, content: bytes) -> None:
+    """Write `content` through a temporary file renamed into place: a full disk leaves the
+    old file (or none), never a partial one; HemifaceError names the file."""
+    try:
+        atomic_write_bytes(path, content)
+    except OSError as exc:
+        raise HemifaceError(f"{path}: cannot write ({exc.strerror or exc})") from None

@@ -23,18 +23,21 @@ from rich.markup import escape
 from rich.table import Table
 
 from hemiface.core.domain import NOTICE
-from hemiface.core.errors import HemifaceError, one_line, shorten
+from hemiface.core.errors import HemifaceError, one_line, printable, shorten
 
 try:
     from typer._click import exceptions as click_exceptions
 except ImportError:  # older Typer releases use click itself
-    import click.exceptions as click_exceptions  # type: ignore[no-redef, import-not-found]
+    # (unused-ignore: click is installed beside some Typer releases, e.g. by model-signing)
+    import click.exceptions as click_exceptions  # type: ignore[no-redef, import-not-found, unused-ignore]
 
 COMMAND_MODULES = (
     "hemiface.synth.cli",
     "hemiface.train.cli",
     "hemiface.convert.cli",
+    "hemiface.convert.signing",
     "hemiface.runtime.cli",
+    "hemiface.runtime.signing_cli",
     "hemiface.explain.cli",
     "hemiface.benchmarks.cli",
     "hemiface.demo",
@@ -73,12 +76,21 @@ def info(
     ),
     backend: str | None = typer.Option(None, "--backend", help="ai-edge-litert, tflite-runtime."),
     threads: int | None = typer.Option(None, "--threads", help="Interpreter threads."),
+    trusted_key: list[Path] | None = typer.Option(
+        None,
+        "--trusted-key",
+        help="With --models: check the set's signature with this public key (default: the "
+        "keys in ~/.config/hemiface/trusted-keys/; none: say only whether it is signed).",
+    ),
 ) -> None:
     """Versions, interpreter backends, CPU and whether the Haar face cascade is available."""
     from hemiface.runtime.sysinfo import collect_info
 
     facts = collect_info()
     if models is not None:
+        from hemiface.runtime.signing import check_status, trusted_keys
+
+        facts["signature"] = check_status(models, trusted_keys(trusted_key or ())).to_dict()
         from hemiface.runtime.device_choice import describe_choice
 
         choice, (manifest_format, manifest_reason) = describe_choice(
@@ -93,12 +105,18 @@ def info(
         print(json.dumps(facts, indent=2))
         return
     choice_facts = facts.pop("format_choice", None)
+    signature = facts.pop("signature", None)
     table = Table(title="hemiface info", show_header=False)
     for key, value in facts.items():
         if isinstance(value, dict):
             value = ", ".join(f"{k} {v}" for k, v in value.items()) or "none installed"
         table.add_row(key, escape("not installed" if value is None else str(value)))
     Console().print(table)
+    if signature is not None:
+        Console(soft_wrap=True, highlight=False).print(
+            f"signature of {escape(str(models))}: [bold]{escape(signature['state'])}[/] "
+            f"({escape(signature['detail'])})"
+        )
     if choice_facts is not None:
         _print_choice(choice_facts)
 
@@ -185,15 +203,24 @@ def main() -> None:
     except HemifaceError as exc:
         # One line a problem: an error about several files (say, convert) has one each.
         for line in str(exc).splitlines() or [""]:
-            err.print(f"[bold red]error:[/] {escape(line)}", markup=True)
+            err.print(f"[bold red]error:[/] {escape(printable(line))}", markup=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        # A file system's refusal that no command turned into its own message (a name too
+        # long, a full disk, a folder that cannot be read): one line naming the file.
+        if os.environ.get("HEMIFACE_DEBUG"):
+            raise
+        where = f"{exc.filename}: " if exc.filename is not None else ""
+        message = printable(f"{where}{exc.strerror or one_line(exc)}")
+        err.print(f"[bold red]error:[/] {escape(message)}", markup=True)
+        sys.exit(2)
     except click_exceptions.ClickException as exc:
         # A bad option or value (an unknown choice, a missing option): one line too. A
         # command run without arguments has printed its help already.
         if type(exc).__name__ != "NoArgsIsHelpError":
             context = getattr(exc, "ctx", None)
             hint = f" (see {context.command_path} --help)" if context is not None else ""
-            message = shorten(exc.format_message())
+            message = printable(shorten(exc.format_message()))
             err.print(f"[bold red]error:[/] {escape(message)}{escape(hint)}", markup=True)
         sys.exit(exc.exit_code)
     except typer.Abort as exc:  # typer._click.exceptions has no Abort
@@ -211,7 +238,7 @@ def main() -> None:
         if os.environ.get("HEMIFACE_DEBUG"):
             raise
         err.print(
-            f"[bold red]internal error:[/] {type(exc).__name__}: {escape(str(exc))} "
+            f"[bold red]internal error:[/] {type(exc).__name__}: {escape(printable(str(exc)))} "
             "(set HEMIFACE_DEBUG=1 for the traceback)"
         )
         sys.exit(3)

@@ -7,6 +7,8 @@ decides the exit code from `failed`.
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,16 +71,22 @@ def expand_inputs(inputs: Sequence[Path]) -> Iterator[tuple[Path, str | None]]:
     """(image path, None) for each image; (path, error) for a missing path or empty folder."""
     for item in inputs:
         path = Path(item)
-        if path.is_dir():
-            images = list_images(path)
-            if not images:
-                yield path, f"{path}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})"
-            for image in images:
-                yield image, None
-        elif path.exists():
-            yield path, None
-        else:
+        try:
+            info = os.stat(path)
+            images = list_images(path) if stat.S_ISDIR(info.st_mode) else None
+        except FileNotFoundError:
             yield path, f"{path}: no such file or folder"
+            continue
+        except OSError as exc:  # a name too long, a folder that cannot be read
+            yield path, f"{path}: cannot read it ({exc.strerror or exc})"
+            continue
+        if images is None:
+            yield path, None
+            continue
+        if not images:
+            yield path, f"{path}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})"
+        for image in images:
+            yield image, None
 
 
 def predict_files(

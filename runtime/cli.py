@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from hemiface.core.errors import printable
 from hemiface.runtime.errors import HemifaceError
 from hemiface.runtime.options import (
     DEFAULT_MARGIN,
@@ -36,6 +37,7 @@ from hemiface.runtime.options import (
     ModelsOption,
     OnlyOption,
     ThreadsOption,
+    TrustedKeyOption,
 )
 
 if TYPE_CHECKING:
@@ -53,6 +55,8 @@ CONCURRENCY_HELP = (
     "side, results in order); auto takes lanes on two or more cores when the detector runs "
     "on every frame, and otherwise measures the others at start and keeps the fastest."
 )
+# OpenCV takes a C int; V4L2 devices are numbered from 0 and few. 2**40 overflowed.
+MAX_CAMERA_INDEX = 9999
 HAAR_EVERY = 3  # the Haar cascade costs ~10-16 ms: detect every third frame, track between
 WINDOW = "hemiface (q or Esc quits)"
 
@@ -98,6 +102,7 @@ def predict(
     detector: DetectorOption = None,
     level: LevelOption = True,
     fuse: FuseOption = True,
+    trusted_key: TrustedKeyOption = None,
 ) -> None:
     """Run every model of a set on image files: per-model label, P(Right), ensemble."""
     from hemiface.runtime.batch import expand_inputs, predict_files
@@ -106,7 +111,7 @@ def predict(
     from hemiface.runtime.overlay import draw_figure
 
     options = ModelSetOptions.from_options(
-        models, fmt, only, backend, threads, fuse, detector, margin, level
+        models, fmt, only, backend, threads, fuse, detector, margin, level, trusted_key
     )
     if figure is not None:
         _check_figure_option(figure)
@@ -116,10 +121,12 @@ def predict(
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     if not as_json:
         out.print(
-            f"model set {escape(str(models))}: format [bold]{escape(model_set.format)}[/] "
+            f"model set {escape(printable(str(models)))}: "
+            f"format [bold]{escape(model_set.format)}[/] "
             f"({escape(model_set.format_reason)}), {escape(model_set.describe())}, "
             f"{escape(model_set.backend_label)}, {model_set.num_threads} thread(s)"
             + (f"; face detector {escape(finder.name)}" if finder is not None else "")
+            + escape(_signed_by(options))
         )
     protected = InputFiles()
     if figure is not None:  # never write a figure over an image of the batch or the set
@@ -139,7 +146,7 @@ def predict(
     for index, result in enumerate(results):
         if result.failed:
             failures += 1
-            err.print(f"[bold red]error:[/] {escape(str(result.error))}")
+            err.print(f"[bold red]error:[/] {escape(printable(str(result.error)))}")
             if as_json:
                 print(json.dumps(result.to_json()), flush=True)
             continue
@@ -154,13 +161,18 @@ def predict(
                 write_image(target, draw_figure(result.image, result.prediction))
             except HemifaceError as exc:  # this image's figure only: the batch goes on
                 failures += 1
-                err.print(f"[bold red]error:[/] {escape(str(exc))}")
+                err.print(f"[bold red]error:[/] {escape(printable(str(exc)))}")
                 continue
             if not as_json:
-                out.print(f"figure: {escape(str(target))}")
+                out.print(f"figure: {escape(printable(str(target)))}")
     if failures:
         err.print(f"{failures} input(s) could not be used")
         raise typer.Exit(2)
+
+
+def _signed_by(options: ModelSetOptions) -> str:
+    signed = options.signature
+    return "" if signed is None else f"; signature verified with {signed.key}"
 
 
 def _print_table(out: Console, result: object) -> None:
@@ -168,11 +180,11 @@ def _print_table(out: Console, result: object) -> None:
 
     assert isinstance(result, ImageResult)
     if result.prediction is None:
-        out.print(f"{escape(str(result.path))}: no face found (nothing to predict)")
+        out.print(f"{escape(printable(str(result.path)))}: no face found (nothing to predict)")
         return
     p = result.prediction
     # File names and the manifest's titles and labels are shown as they are, never as markup.
-    table = Table(title=Text(str(result.path)), title_justify="left")
+    table = Table(title=Text(printable(str(result.path))), title_justify="left")
     table.add_column("model")
     table.add_column("label")
     table.add_column("P(Right)", justify="right")
@@ -244,6 +256,7 @@ def run(
     concurrency: Annotated[
         Concurrency, typer.Option("--concurrency", help=CONCURRENCY_HELP)
     ] = Concurrency.auto,
+    trusted_key: TrustedKeyOption = None,
 ) -> None:
     """The live loop: face crop, every model, smoothed ensemble, overlay (q/Esc quits)."""
     from hemiface.runtime.backends import default_num_threads, physical_cores
@@ -256,13 +269,20 @@ def run(
     chosen = [camera is not None, video is not None, picamera]
     if sum(chosen) != 1:
         raise HemifaceError("give exactly one of --camera N, --video FILE, --picamera")
-    if camera is not None and camera < 0:
-        raise HemifaceError(f"--camera must be a camera index, 0 or more (got {camera})")
+    if camera is not None and not 0 <= camera <= MAX_CAMERA_INDEX:
+        raise HemifaceError(
+            f"--camera must be a camera index, 0 to {MAX_CAMERA_INDEX} (got {camera})"
+        )
+    if video is not None:
+        from hemiface.runtime.sources import check_video_path
+
+        check_video_path(video)  # before the model set is opened and timed
     if not (16 <= width <= 8192 and 16 <= height <= 8192):
         raise HemifaceError(f"--width and --height must be 16 to 8192 pixels ({width}x{height})")
     options = ModelSetOptions.from_options(
-        models, fmt, only, backend, threads, fuse, detector, margin, level
+        models, fmt, only, backend, threads, fuse, detector, margin, level, trusted_key
     )
+    options.check_signature()  # before the camera or the video is opened
     settings = StreamSettings(  # every: without --every, set below by the detector
         crop=crop.value,
         every=every if every is not None else 1,
@@ -319,7 +339,8 @@ def run(
         f"{source.name}: models {', '.join(model_set.titles)}, format {model_set.format} "
         f"({model_set.format_reason}), {model_set.describe()}, {model_set.backend_label}; "
         f"live mode {plan.candidate.label} ({plan.reason})"
-        + (f"; face detector {finder.name}, every {every} frame(s)" if finder else ""),
+        + (f"; face detector {finder.name}, every {every} frame(s)" if finder else "")
+        + _signed_by(options),
         markup=False,
     )
 

@@ -37,17 +37,20 @@ def open_detector(
     choice: str | None = None,
     backend: str | None = None,
     num_threads: int | None = DETECTOR_THREADS,
+    pinned_manifest: str | None = None,
 ) -> Detector:
     """The detector for the model set in `folder`: `choice`, or BlazeFace when it has one.
 
-    Raises ManifestError when the detector file fails its checksum, HemifaceError when
-    BlazeFace was asked for and the set has none, or when its model cannot be loaded.
+    `pinned_manifest`: the manifest's sha256 as a checked signature lists it.
+    Raises ManifestError when the detector file fails its checksum (or the manifest is not
+    the pinned one: the sha256 a checked signature lists), HemifaceError when BlazeFace
+    was asked for and the set has none, or when its model cannot be loaded.
     """
     check_detector_choice(choice)
     if choice == "haar":
         return FaceDetector()
     folder = Path(folder)
-    entry = load_manifest(folder, check_files=False).detector(KIND)
+    entry = load_manifest(folder, check_files=False, pinned_sha256=pinned_manifest).detector(KIND)
     if entry is None:
         if choice == "blazeface":
             raise HemifaceError(

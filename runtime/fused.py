@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from hemiface.runtime.backends import Backend, default_num_threads, resolve_backend
+from hemiface.runtime.errors import ManifestError
 from hemiface.runtime.manifest import FusedEntry, Manifest, ModelEntry, read_verified_model
 
 
@@ -124,7 +125,14 @@ class FusedRunner:
         content = read_verified_model(Path(folder), entry)
         backend = backend or resolve_backend()
         threads = num_threads or default_num_threads()
-        return cls(entry, backend.make_interpreter(content, threads), models, threads)
+        path = Path(folder) / entry.file
+        try:
+            return cls(entry, backend.make_interpreter(content, threads), models, threads)
+        except (ValueError, RuntimeError, IndexError, KeyError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            raise ManifestError(
+                f"{path}: {backend.label} cannot load this fused artifact ({first})"
+            ) from None
 
     def run(self, tensor: np.ndarray) -> list[float]:
         """P(positive label) of each served model for one preprocessed float tensor."""

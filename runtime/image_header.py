@@ -146,13 +146,15 @@ def _tiff(data: bytes) -> tuple[int, int] | None:
             continue
         value = data[start + (12 if big else 8) : start + entry_size]
         if kind == 3:  # SHORT
-            (found[tag],) = struct.unpack(order + "H", value[:2])
+            (number,) = struct.unpack(order + "H", value[:2])
         elif kind == 4:  # LONG
-            (found[tag],) = struct.unpack(order + "I", value[:4])
+            (number,) = struct.unpack(order + "I", value[:4])
         elif kind == 16 and big:  # LONG8
-            (found[tag],) = struct.unpack(order + "Q", value[:8])
+            (number,) = struct.unpack(order + "Q", value[:8])
         else:
             return None
+        # A tag given twice: decoders differ in which they believe, so the larger counts.
+        found[tag] = max(found.get(tag, 0), number)
     if 256 not in found or 257 not in found:
         return None
     return found[256], found[257]

@@ -12,6 +12,7 @@ bits.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import cv2
@@ -19,12 +20,22 @@ import numpy as np
 
 from hemiface.core.folders import IMAGE_SUFFIXES  # noqa: F401 - re-exported
 from hemiface.core.folders import image_files as list_images  # noqa: F401 - re-exported
+from hemiface.core.quiet import quiet_fds
 from hemiface.runtime.errors import ImageError
 from hemiface.runtime.image_header import ACCEPTED_FORMATS, read_header
+from hemiface.runtime.manifest import atomic_write_bytes
 
 # 50 megapixels: a 48 MP phone photo passes; decoding it takes ~150 MB of RGB (twice that
 # while the colour order is swapped, twice again for 16-bit samples).
 MAX_PIXELS = 50_000_000
+# A JPEG or TIFF that claims far more pixels than its bytes can hold makes the decoder
+# allocate for the claim (a 654-byte JPEG peaked near 1-2 GB) before it finds the data
+# missing. The densest real encodings measured here (a uniform 24 MP picture, progressive
+# JPEG) hold about 255 pixels a byte; 2048 leaves a margin of 8, and any claim up to 4 MP
+# (12 MB of RGB) is decoded whatever the file's size.
+DENSITY_CHECKED = ("JPEG", "TIFF")
+MAX_PIXELS_PER_BYTE = 2048
+DENSITY_FLOOR = 4_000_000
 # An encoded image larger than this is not read into memory at all.
 MAX_FILE_BYTES = 256 << 20
 
@@ -58,11 +69,21 @@ def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int = MAX_PIXEL
             f"{name}: {width}x{height} pixels is over the limit of {max_pixels:,} "
             "(a guard against decompression bombs)"
         )
+    if header.format in DENSITY_CHECKED and width * height > max(
+        DENSITY_FLOOR, MAX_PIXELS_PER_BYTE * len(data)
+    ):
+        raise ImageError(
+            f"{name}: the {header.format} header claims {width}x{height} pixels, more than "
+            f"{len(data):,} bytes can hold (damaged or hostile); refusing to decode it"
+        )
     buffer = np.frombuffer(data, dtype=np.uint8)
     try:
         # IMREAD_COLOR applies EXIF orientation, drops alpha, expands grayscale.
         # IMREAD_ANYDEPTH keeps 16-bit samples so that we scale them ourselves.
-        bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
+        # libpng and libjpeg print their complaints to stderr themselves: silenced, as
+        # the one-line ImageError below says what went wrong.
+        with quiet_fds(2):
+            bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
     except cv2.error as exc:
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "decoder error"
         raise ImageError(f"{name}: OpenCV refused to decode it ({reason})") from None
@@ -75,12 +96,29 @@ def decode_image(data: bytes, name: str = "<bytes>", max_pixels: int = MAX_PIXEL
         raise ImageError(
             f"{name}: {bgr.shape[1]}x{bgr.shape[0]} pixels is over the limit of {max_pixels:,}"
         )
+    if _is_rgb_pam(data) and bgr.ndim == 3:
+        # OpenCV hands a three-channel PAM back in the file's order, R G B, where every
+        # other format arrives as B G R (its PAM writer writes B G R too, against the
+        # format's definition): put it in the order the rest of this function expects.
+        bgr = np.ascontiguousarray(bgr[..., ::-1])
     if bgr.dtype == np.uint16:
         bgr = (bgr.astype(np.uint32) * 255 + 32767) // 65535
         bgr = bgr.astype(np.uint8)
     elif bgr.dtype != np.uint8:
         raise ImageError(f"{name}: unsupported sample type {bgr.dtype}")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+_PAM_DEPTH = re.compile(rb"(?:^|\n)DEPTH[ \t]+(\d+)")
+
+
+def _is_rgb_pam(data: bytes) -> bool:
+    """A PAM (P7) file of three channels (TUPLTYPE RGB; RGB_ALPHA decodes as it should)."""
+    if data[:3] not in (b"P7\n", b"P7 ", b"P7\r"):
+        return False
+    end = data.find(b"ENDHDR", 0, 4096)
+    match = _PAM_DEPTH.search(data[: end if end > 0 else 4096])
+    return match is not None and int(match.group(1)) == 3
 
 
 def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
@@ -105,7 +143,8 @@ def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
 
 
 def write_image(path: Path, rgb: np.ndarray, jpeg_quality: int = 95) -> None:
-    """Write an RGB uint8 image (format from the suffix); ImageError on failure."""
+    """Write an RGB uint8 image (format from the suffix), whole or not at all; ImageError
+    on failure."""
     path = Path(path)
     params: list[int] = []
     if path.suffix.lower() in (".jpg", ".jpeg"):
@@ -118,6 +157,8 @@ def write_image(path: Path, rgb: np.ndarray, jpeg_quality: int = 95) -> None:
     if not ok:
         raise ImageError(f"{path}: OpenCV could not encode this format")
     try:
-        path.write_bytes(encoded.tobytes())
+        # A temporary file renamed into place: a full disk leaves the old figure (or none),
+        # never a partial one.
+        atomic_write_bytes(path, encoded.tobytes())
     except OSError as exc:
         raise ImageError(f"{path}: cannot write ({exc.strerror or exc})") from None

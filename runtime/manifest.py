@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -85,6 +86,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+# A TFLite model is one flatbuffer, which cannot exceed 2 GiB.
+MAX_MODEL_BYTES = 2 << 30
 
 
 def manifest_path(folder_or_file: Path) -> Path:
@@ -119,20 +122,27 @@ def read_consistently(folder_or_file: Path, read: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
-def load_manifest(folder_or_file: Path, check_files: bool = True) -> Manifest:
+def load_manifest(
+    folder_or_file: Path, check_files: bool = True, pinned_sha256: str | None = None
+) -> Manifest:
     """Read, validate and (by default) checksum every model file of a model set.
 
     Raises ManifestError naming the file and what is wrong: missing, not JSON (or
     truncated), a newer or unknown schema version, a field of the wrong type, a missing
     model file or a sha256 mismatch. With `check_files`, the manifest and the files are
-    one version of the set (see `read_consistently`).
+    one version of the set (see `read_consistently`). With `pinned_sha256` (the manifest's
+    sha256 as a checked signature lists it), any other manifest is refused.
     """
     if check_files:
-        return read_consistently(folder_or_file, lambda: _load_manifest(folder_or_file, True))
-    return _load_manifest(folder_or_file, False)
+        return read_consistently(
+            folder_or_file, lambda: _load_manifest(folder_or_file, True, pinned_sha256)
+        )
+    return _load_manifest(folder_or_file, False, pinned_sha256)
 
 
-def _load_manifest(folder_or_file: Path, check_files: bool) -> Manifest:
+def _load_manifest(
+    folder_or_file: Path, check_files: bool, pinned_sha256: str | None = None
+) -> Manifest:
     path = manifest_path(folder_or_file)
     if not path.exists():
         raise ManifestError(f"{path}: no model-set manifest here (expected {MANIFEST_NAME})")
@@ -144,9 +154,15 @@ def _load_manifest(folder_or_file: Path, check_files: bool) -> Manifest:
                 f"{path}: {path.stat().st_size:,} bytes is too large for a manifest "
                 f"(at most {MAX_MANIFEST_BYTES:,})"
             )
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as handle:  # bounded: the file may grow after the stat
+            content = handle.read(MAX_MANIFEST_BYTES + 1)
+        text = content.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{path}: cannot read the manifest ({exc})") from None
+    if pinned_sha256 is not None and hashlib.sha256(content).hexdigest() != pinned_sha256:
+        raise ManifestError(
+            f"{path}: the manifest changed after its signature was checked; refusing the set"
+        )
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -190,13 +206,13 @@ def check_model_file(folder: Path, entry: ModelEntry | DetectorEntry | FusedEntr
     """
     path = Path(folder) / entry.file
     try:
-        content = path.read_bytes()
+        content = _read_model_bytes(path)
     except FileNotFoundError:
         raise ManifestError(
             f"{path}: model file named in the manifest is missing ({entry.name}, {entry.format})"
         ) from None
     except OSError as exc:
-        raise ManifestError(f"{path}: cannot read model file ({exc})") from None
+        raise ManifestError(f"{path}: cannot read model file ({exc.strerror or exc})") from None
     actual = hashlib.sha256(content).hexdigest()
     if actual != entry.sha256:
         raise ManifestError(
@@ -204,6 +220,25 @@ def check_model_file(folder: Path, entry: ModelEntry | DetectorEntry | FusedEntr
             f"file {actual[:12]}…): the file changed after conversion"
         )
     return content
+
+
+def _read_model_bytes(path: Path) -> bytes:
+    """The bytes of a regular file of at most MAX_MODEL_BYTES.
+
+    Opened without blocking and checked on the open file: a FIFO (which would block for
+    ever) or a device such as /dev/zero (which never ends) is refused unread.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ManifestError(f"{path}: not a regular file; refusing to read it")
+        if info.st_size > MAX_MODEL_BYTES:
+            raise ManifestError(
+                f"{path}: {info.st_size:,} bytes is more than a TFLite model can hold; "
+                "refusing to read it"
+            )
+        return handle.read(MAX_MODEL_BYTES + 1)
 
 
 # `read_verified_model` is the name the runtime uses when it loads a model.

@@ -13,6 +13,7 @@ machine's view, by the manifest's latencies.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -123,10 +124,18 @@ class _Unit:
     def answer(self, tensor: np.ndarray, folder: Path) -> list[float]:
         """`run`, with an interpreter failure turned into one line naming the file."""
         try:
-            return self.run(tensor)
+            values = self.run(tensor)
         except (RuntimeError, ValueError) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise HemifaceError(f"{folder / self.file}: the interpreter failed ({first})") from None
+        if not all(math.isfinite(v) for v in values):
+            # A damaged float16 artifact (checksum updated) gave NaN, which every label
+            # comparison treats as "Left": never an answer.
+            raise HemifaceError(
+                f"{folder / self.file}: the model gave a non-finite output "
+                f"({', '.join(repr(v) for v in values)}); the artifact is damaged"
+            )
+        return values
 
 
 def _classifier_unit(position: int, classifier: TFLiteClassifier) -> _Unit:
@@ -296,6 +305,16 @@ class ModelSet:
         return self.combine(self.probabilities(rgb))
 
 
+@dataclass(frozen=True)
+class LoadChecks:
+    """What a command asks of the set beyond the checksums: the manifest's sha256 as a
+    checked signature lists it (any other manifest is refused), and whether a format
+    asked for by name must have passed verification at convert."""
+
+    manifest_sha256: str | None = None
+    verified_only: bool = False
+
+
 def load_model_set(
     folder: Path,
     fmt: str | None = None,
@@ -304,6 +323,7 @@ def load_model_set(
     num_threads: int | None = None,
     fuse: bool = True,
     concurrency: str = "sequential",
+    checks: LoadChecks | None = None,
 ) -> ModelSet:
     """Open one format of every model (or of `only`) of the model set in `folder`.
 
@@ -324,8 +344,24 @@ def load_model_set(
         raise ManifestError(f"concurrency must be one of {', '.join(CONCURRENCY)}")
     return read_consistently(
         folder,
-        lambda: _open_model_set(folder, fmt, only, backend, num_threads, fuse, concurrency),
+        lambda: _open_model_set(
+            folder, fmt, only, backend, num_threads, fuse, concurrency, checks or LoadChecks()
+        ),
     )
+
+
+def _check_verified(folder: Path, manifest: Manifest, names: list[str], fmt: str) -> None:
+    """ManifestError naming the first artifact of `fmt` that failed verification at convert
+    (an artifact without figures, from a set converted without --verify, is let through)."""
+    for name in names:
+        entry = manifest.entry(name, fmt)
+        if entry.verification is not None and not entry.verification.passed:
+            v = entry.verification
+            raise ManifestError(
+                f"{folder / entry.file}: failed verification at convert ({v.flips} of "
+                f"{v.n_images} labels differ from its Keras source, max |dp| "
+                f"{v.max_abs_dp:.3f}); refusing --format {fmt}: choose a format that passed"
+            )
 
 
 def _open_model_set(
@@ -336,8 +372,9 @@ def _open_model_set(
     num_threads: int | None,
     fuse: bool,
     concurrency: str,
+    checks: LoadChecks,
 ) -> ModelSet:
-    manifest = load_manifest(folder, check_files=False)
+    manifest = load_manifest(folder, check_files=False, pinned_sha256=checks.manifest_sha256)
     names = manifest.names()
     if not names:
         raise ManifestError(f"{folder}: the manifest lists no models")
@@ -360,6 +397,8 @@ def _open_model_set(
         missing = [n for n in names if fmt not in manifest.formats_of(n)]
         if missing:
             raise ManifestError(f"{folder}: no {fmt} artifact of {', '.join(missing)}")
+        if checks.verified_only:
+            _check_verified(folder, manifest, names, fmt)
         reason = "asked for"
     fused_entries = choose_fused(manifest, names, fmt) if fuse else []
     covered = {m for f in fused_entries for m in f.models}

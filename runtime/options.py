@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,7 +21,8 @@ from hemiface.runtime.errors import HemifaceError
 
 if TYPE_CHECKING:
     from hemiface.runtime.face import Detector
-    from hemiface.runtime.modelset import ModelSet
+    from hemiface.runtime.modelset import LoadChecks, ModelSet
+    from hemiface.runtime.signing import VerifiedSet
 
 FORMAT_HELP = "float32, float16, dynamic or int8; default: the fastest verified, per manifest."
 DETECTOR_HELP = (
@@ -100,6 +102,14 @@ ThreadsOption = Annotated[int | None, typer.Option("--threads", help="Interprete
 DetectorOption = Annotated[DetectorChoice | None, typer.Option("--detector", help=DETECTOR_HELP)]
 LevelOption = Annotated[bool, typer.Option("--level/--no-level", help=LEVEL_HELP)]
 FuseOption = Annotated[bool, typer.Option("--fuse/--no-fuse", help=FUSE_HELP)]
+TRUSTED_KEY_HELP = (
+    "Public key (PEM) whose signature the model set must carry (repeat for several); "
+    "default: the keys in ~/.config/hemiface/trusted-keys/ (none: no check). Needs "
+    "hemiface[signing]."
+)
+TrustedKeyOption = Annotated[
+    list[Path] | None, typer.Option("--trusted-key", help=TRUSTED_KEY_HELP)
+]
 
 
 @dataclass(frozen=True)
@@ -118,6 +128,7 @@ class ModelSetOptions:
     detector: str | None = None
     margin: float = DEFAULT_MARGIN
     level: bool = True
+    trusted_keys: tuple[Path, ...] = ()  # given ones; else the config folder's (signing.py)
 
     def __post_init__(self) -> None:
         from hemiface.runtime.modelset import MAX_THREADS
@@ -141,6 +152,7 @@ class ModelSetOptions:
         detector: DetectorChoice | None,
         margin: float,
         level: bool,
+        trusted_key: list[Path] | None = None,
     ) -> ModelSetOptions:
         names = [name.strip() for name in only.split(",") if name.strip()] if only else None
         return cls(
@@ -153,6 +165,30 @@ class ModelSetOptions:
             detector=_value(detector),
             margin=margin,
             level=level,
+            trusted_keys=tuple(trusted_key or ()),
+        )
+
+    @cached_property
+    def signature(self) -> VerifiedSet | None:
+        """The set's signature, checked once (on first use) against the trusted keys; None
+        when there are none. A set that fails raises SignatureError naming the file."""
+        from hemiface.runtime.signing import trusted_keys, verify_model_set
+
+        keys = trusted_keys(self.trusted_keys)
+        return verify_model_set(self.folder, keys) if keys else None
+
+    def check_signature(self) -> VerifiedSet | None:
+        """Check the signature now (it is checked once, on first use, however often the
+        set is opened)."""
+        return self.signature
+
+    def _checks(self) -> LoadChecks:
+        from hemiface.runtime.modelset import LoadChecks
+
+        signed = self.signature
+        return LoadChecks(
+            manifest_sha256=None if signed is None else signed.manifest_sha256,
+            verified_only=True,
         )
 
     def open(self, threads: int | None = None, concurrency: str = "sequential") -> ModelSet:
@@ -167,9 +203,12 @@ class ModelSetOptions:
             threads if threads is not None else self.threads,
             self.fuse,
             concurrency,
+            self._checks(),
         )
 
     def open_detector(self) -> Detector:
         from hemiface.runtime.detectors import open_detector
 
-        return open_detector(self.folder, self.detector, self.backend)
+        signed = self.signature
+        pinned = None if signed is None else signed.manifest_sha256
+        return open_detector(self.folder, self.detector, self.backend, pinned_manifest=pinned)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from hemiface.runtime.errors import HemifaceError
 from hemiface.runtime.manifest import MANIFEST_NAME, load_manifest
+from hemiface.runtime.signing import SIGNATURE_NAME
 
 
 class OutputPathError(HemifaceError):
@@ -42,6 +43,8 @@ class InputFiles:
     def __init__(self, paths: Iterable[Path] = ()) -> None:
         self._ids: set[tuple[int, int]] = set()
         self._paths: set[str] = set()
+        self._folders: set[tuple[int, int]] = set()  # model-set folders: nothing lands there
+        self._folder_paths: set[str] = set()
         for path in paths:
             self.add(path)
 
@@ -52,19 +55,35 @@ class InputFiles:
         self._paths.add(_resolved(path))
 
     def add_model_set(self, folder: Path) -> None:
-        """The manifest and every file it names (read without checksums: names only)."""
+        """The set's folder, so that nothing is written into it (a file added to a signed
+        set breaks its signature), its manifest, signature and every file the manifest
+        names: classifiers, fused artifacts, detectors (read without checksums: names)."""
         folder = Path(folder)
+        folder_id = _identity(folder)
+        if folder_id is not None:
+            self._folders.add(folder_id)
+        self._folder_paths.add(_resolved(folder))
         self.add(folder / MANIFEST_NAME)
+        self.add(folder / SIGNATURE_NAME)
         try:
             manifest = load_manifest(folder, check_files=False)
         except HemifaceError:
             return
-        for entry in manifest.models:
-            self.add(folder / entry.file)
+        files = [e.file for e in manifest.models] + [e.file for e in manifest.fused]
+        for file in files + [e.file for e in manifest.detectors]:
+            self.add(folder / file)
 
     def overwrites(self, path: Path) -> bool:
         identity = _identity(path)
-        return (identity is not None and identity in self._ids) or _resolved(path) in self._paths
+        if (identity is not None and identity in self._ids) or _resolved(path) in self._paths:
+            return True
+        # Whatever the path's form (a symlink to a set's file, a path through a link to the
+        # set's folder): where it would land is the set's folder.
+        landing = Path(_resolved(path)).parent
+        landing_id = _identity(landing)
+        return (landing_id is not None and landing_id in self._folders) or str(
+            landing
+        ) in self._folder_paths
 
 
 def check_output(path: Path, inputs: InputFiles, option: str) -> None:
@@ -72,7 +91,10 @@ def check_output(path: Path, inputs: InputFiles, option: str) -> None:
     input, not a folder, in a folder that exists."""
     path = Path(path)
     if inputs.overwrites(path):
-        raise OutputPathError(f"{path}: {option} would overwrite an input; choose another file")
+        raise OutputPathError(
+            f"{path}: {option} would overwrite an input or write into the model set; "
+            "choose another file"
+        )
     if path.is_dir():
         raise OutputPathError(f"{path}: {option} names a folder; give a file name")
     parent = path.parent

@@ -13,7 +13,9 @@ Every source hands out RGB uint8 frames, unmirrored, as the models expect.
 from __future__ import annotations
 
 import importlib.util
+import os
 import queue
+import stat
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +24,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from hemiface.core.quiet import quiet_fds
 from hemiface.runtime.errors import HemifaceError
 
 PICAMERA_HINT = "--picamera needs Picamera2 (Raspberry Pi OS: sudo apt install python3-picamera2)"
@@ -45,6 +48,20 @@ class FrameSource(Protocol):
     def close(self) -> None: ...
 
 
+def check_video_path(path: Path) -> None:
+    """SourceError in one line unless `path` is a regular file that can be opened."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise SourceError(f"{path}: no such video file") from None
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot read the video ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise SourceError(f"{path}: is a folder; --video reads one video file")
+    if not stat.S_ISREG(info.st_mode):
+        raise SourceError(f"{path}: not a regular file (a device or a pipe?)")
+
+
 class VideoFileSource:
     """Every frame of a video file, in order, decoded one step ahead on a thread."""
 
@@ -60,10 +77,18 @@ class VideoFileSource:
         self._thread: threading.Thread | None = None
 
     def open(self) -> None:
-        if not self.path.is_file():
-            raise SourceError(f"{self.path}: no such video file")
-        capture = cv2.VideoCapture(str(self.path))
-        ok, first = capture.read() if capture.isOpened() else (False, None)
+        check_video_path(self.path)
+        # FFmpeg prints its complaints about a damaged file to stderr itself; the one-line
+        # SourceError below says what went wrong.
+        logging = cv2.utils.logging
+        level = logging.getLogLevel()
+        logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+        try:
+            with quiet_fds(2):
+                capture = cv2.VideoCapture(str(self.path))
+                ok, first = capture.read() if capture.isOpened() else (False, None)
+        finally:
+            logging.setLogLevel(level)
         if not ok:
             capture.release()
             raise SourceError(f"{self.path}: OpenCV cannot read video frames from this file")

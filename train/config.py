@@ -43,9 +43,10 @@ class TrainConfig:
     scratch_batchnorm_momentum: float = 0.9
     scratch_train_images: int | None = 500  # each also mirrored: twice as many samples
     scratch_finetune_epochs: int = 6
-    # The custom CNN.
+    # The custom CNN: AdamW, its rate decayed along a cosine over all its epochs.
     cnn_epochs: int = 15
     cnn_learning_rate: float = 1e-3
+    cnn_weight_decay: float = 0.004
     patience: int = 8  # epochs without a better validation accuracy before stopping
 
 

@@ -18,6 +18,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -69,7 +70,7 @@ REFERENCE = Recipe(
         cnn_train_images=None,
         head_epochs=30,
         finetune_epochs=30,
-        cnn_epochs=30,
+        cnn_epochs=24,
         patience=8,
     ),
 )
@@ -218,10 +219,18 @@ def build_recipe(
         progress,
         "rendering training faces",
     )
-    backbone = pretrain_backbone(work / "backbone", recipe.backbone, progress)
-    weights = work / "backbone" / BACKBONE_WEIGHTS
-    if not weights.is_file():
-        raise HemifaceError(f"{weights}: the backbone did not finish (rerun to resume)")
+    earlier = None if force else _earlier_backbone(out)
+    if earlier is None:
+        backbone = pretrain_backbone(work / "backbone", recipe.backbone, progress)
+        weights = work / "backbone" / BACKBONE_WEIGHTS
+        if not weights.is_file():
+            raise HemifaceError(f"{weights}: the backbone did not finish (rerun to resume)")
+        earlier = _backbone_summary(recipe, backbone)
+        shutil.copyfile(work / "backbone" / BACKBONE_REPORT, out / BACKBONE_REPORT)
+    else:
+        # Base and Fine-tuned are in OUT and valid: they are reused as they are, so the
+        # backbone they were built on is not needed again (a CNN-only rebuild).
+        weights = work / "backbone" / BACKBONE_WEIGHTS
     report = train_all(
         data, out, weights=str(weights), force=force, progress=progress, config=recipe.train
     )
@@ -236,19 +245,11 @@ def build_recipe(
     )
     figures = evaluate_heldout(out, heldout, recipe.heldout_seed, progress=progress)
     sums = write_checksums(out)
-    shutil.copyfile(work / "backbone" / BACKBONE_REPORT, out / BACKBONE_REPORT)
     summary: dict[str, object] = {
         "recipe": recipe.name,
         "command": recipe.command(out),
         "recipe_settings": asdict(recipe),
-        "backbone": {
-            "recipe": recipe.backbone.name,
-            "steps": backbone.steps_done,
-            "images_seen": backbone.images_seen,
-            "train_time_s": round(backbone.train_time_s, 1),
-            "val_accuracy_224": backbone.val_accuracy_224,
-            "val_accuracy_by_stage": _last_val_by_stage(backbone.history),
-        },
+        "backbone": earlier,
         "heads_and_cnn_wall_time_s": round(report.wall_time_s, 1),
         "heldout": asdict(figures),
         "sha256": sums,
@@ -257,6 +258,35 @@ def build_recipe(
     (out / HELDOUT_JSON).write_text(json.dumps(summary, indent=2, default=_plain) + "\n")
     (out / "README.md").write_text(render_readme(summary))
     return summary
+
+
+def _backbone_summary(recipe: Recipe, backbone: Any) -> dict[str, object]:
+    return {
+        "recipe": recipe.backbone.name,
+        "steps": backbone.steps_done,
+        "images_seen": backbone.images_seen,
+        "train_time_s": round(backbone.train_time_s, 1),
+        "val_accuracy_224": backbone.val_accuracy_224,
+        "val_accuracy_by_stage": _last_val_by_stage(backbone.history),
+    }
+
+
+def _earlier_backbone(out: Path) -> dict[str, object] | None:
+    """The backbone figures of an earlier build in OUT, when its Base and Fine-tuned
+    models are there and valid (they are then reused, and their backbone with them)."""
+    from hemiface.train.models import check_model_file
+
+    names = ("mobilenetv2_base_model", "mobilenetv2_finetuned_model")
+    if any(
+        not (out / MODEL_FILES[n]).is_file() or check_model_file(out / MODEL_FILES[n], 224)
+        for n in names
+    ):
+        return None
+    try:
+        earlier = json.loads((out / HELDOUT_JSON).read_text())["backbone"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return earlier if isinstance(earlier, dict) and (out / BACKBONE_REPORT).is_file() else None
 
 
 def render_readme(summary: dict[str, object]) -> str:

@@ -8,8 +8,10 @@ frozen, at a fraction of the cost). The fine-tune recipe depends on the backbone
 (`_finetune_recipe`): pretrained weights get the classic small, low-rate fine-tune of the
 last block with BatchNorm frozen; a random-init backbone trains blocks 13-16 at a higher
 rate with BatchNorm in training mode and flip-and-swap augmentation. The report notes
-which recipe ran. The CNN trains on the images with flip-and-swap augmentation (a
-mirrored face is a face of the other label).
+which recipe ran. The CNN trains on batches in which every face comes with its mirror
+image and the swapped label (a mirrored face is a face of the other label), with a cosine
+learning-rate decay over all its epochs; the epoch kept is the best on the validation
+faces and their mirrors.
 
 Resumable: a model file that already exists and reloads with safe_mode=True is reused
 and only evaluated, unless `force`.
@@ -138,11 +140,13 @@ def forward(model: keras.Model, images: np.ndarray, batch: int, stage: str,
 
 
 def _fit(model: keras.Model, train: keras.utils.PyDataset | tuple, val: tuple, epochs: int,
-         learning_rate: float, cfg: TrainConfig, stage: str,
-         progress: Progress | None) -> _Epochs:  # fmt: skip
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy",
-                  metrics=["accuracy"])  # fmt: skip
-    tracker = _Epochs(stage, epochs, cfg.patience, progress)
+         learning_rate: float | keras.optimizers.schedules.LearningRateSchedule,
+         cfg: TrainConfig, stage: str, progress: Progress | None,
+         patience: int | None = None, weight_decay: float = 0.0) -> _Epochs:  # fmt: skip
+    optimizer = (keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
+                 if weight_decay else keras.optimizers.Adam(learning_rate))  # fmt: skip
+    model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
+    tracker = _Epochs(stage, epochs, patience or cfg.patience, progress)
     if isinstance(train, tuple):
         model.fit(train[0], train[1], batch_size=cfg.batch_size, epochs=epochs, verbose=0,
                   validation_data=val, callbacks=[tracker], shuffle=True)  # fmt: skip
@@ -162,30 +166,30 @@ def _save(model: keras.Model, path: Path) -> None:
     os.replace(temporary, path)  # an interrupted run never leaves a half-written model
 
 
-class _FlipAndSwap(keras.utils.PyDataset):
-    """Shuffled batches scaled to [0, 1]; half the images mirrored with the label swapped
-    (a mirrored face with droop on the patient's left shows it on the patient's right)."""
+class _MirrorPairs(keras.utils.PyDataset):
+    """Shuffled batches scaled to [0, 1] in which every face comes with its mirror image
+    and the swapped label (a mirrored face with droop on the patient's left shows it on
+    the patient's right). Seeing both in the same step keeps a network from learning one
+    side's features only and answering the other side by their absence, which leaves its
+    probabilities lopsided (P(Right) stuck near sigmoid(bias) for every Right face)."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, batch: int, seed: int) -> None:
         super().__init__()
-        self.images, self.labels, self.batch = images, labels, batch
+        self.images, self.labels, self.half = images, labels, max(1, batch // 2)
         self.rng = np.random.default_rng(seed)
         self.order = self.rng.permutation(len(labels))
 
     def __len__(self) -> int:
-        return (len(self.labels) + self.batch - 1) // self.batch
+        return (len(self.labels) + self.half - 1) // self.half
 
     def on_epoch_end(self) -> None:
         self.order = self.rng.permutation(len(self.labels))
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        chosen = self.order[index * self.batch : (index + 1) * self.batch]
+        chosen = self.order[index * self.half : (index + 1) * self.half]
         x = self.images[chosen].astype(np.float32) / np.float32(255.0)
-        y = self.labels[chosen].copy()
-        flip = self.rng.random(len(chosen)) < 0.5
-        x[flip] = x[flip][:, :, ::-1]
-        y[flip] = 1.0 - y[flip]
-        return x, y
+        y = self.labels[chosen]
+        return np.concatenate([x, x[:, :, ::-1]]), np.concatenate([y, 1.0 - y])
 
 
 def _carry_over(out: Path, result: ModelResult) -> None:
@@ -353,11 +357,24 @@ def _train_cnn(sets: dict[str, ImageSet], out: Path, cfg: TrainConfig, reuse: bo
             order = np.random.default_rng(cfg.seed + 1).permutation(len(train))
             train = train.subset(np.sort(order[: cfg.cnn_train_images]))
         model = models.build_cnn(cfg.input_size)
-        val = (sets["val"].images.astype(np.float32) / 255.0, sets["val"].labels)
+        # Validation sees every face and its mirror, so the chosen epoch is the one that
+        # answers best for both sides.
+        both = ImageSet(
+            np.concatenate([sets["val"].images, sets["val"].flipped().images]),
+            np.concatenate([sets["val"].labels, 1.0 - sets["val"].labels]),
+            np.concatenate([sets["val"].severity, sets["val"].severity]),
+            sets["val"].files * 2,
+        )
+        val = (both.images.astype(np.float32) / 255.0, both.labels)
         started = time.perf_counter()
-        batches = _FlipAndSwap(train.images, train.labels, cfg.batch_size, cfg.seed)
-        tracker = _fit(model, batches, val, cfg.cnn_epochs, cfg.cnn_learning_rate, cfg,
-                       "train CNN", progress)  # fmt: skip
+        batches = _MirrorPairs(train.images, train.labels, cfg.batch_size, cfg.seed)
+        # Cosine decay over the whole run: the late, small steps settle both sides.
+        schedule = keras.optimizers.schedules.CosineDecay(
+            cfg.cnn_learning_rate, len(batches) * cfg.cnn_epochs, alpha=0.02
+        )
+        tracker = _fit(model, batches, val, cfg.cnn_epochs, schedule, cfg, "train CNN",
+                       progress, patience=cfg.cnn_epochs,
+                       weight_decay=cfg.cnn_weight_decay)  # fmt: skip
         result.record_training(tracker, started, len(train))
         _save(model, path)
     result.trainable_params, result.total_params = _params(model)

@@ -70,8 +70,9 @@ def test_missing_folder_is_one_line(tmp_path: Path) -> None:
 def test_image_files_by_suffix(tmp_path: Path) -> None:
     _touch(tmp_path / "b.webp")
     _touch(tmp_path / "a.tiff")
-    _touch(tmp_path / "c.gif")
-    assert [p.name for p in image_files(tmp_path)] == ["a.tiff", "b.webp"]
+    _touch(tmp_path / "c.gif")  # every format the runtime reads, GIF too
+    _touch(tmp_path / "d.txt")
+    assert [p.name for p in image_files(tmp_path)] == ["a.tiff", "b.webp", "c.gif"]
 
 
 def test_one_line_collapses_and_cuts() -> None:

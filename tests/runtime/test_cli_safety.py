@@ -181,5 +181,7 @@ def test_input_files_know_the_model_set_and_other_spellings(model_set_dir: Path,
         assert inputs.overwrites(model_set_dir / entry.file)
         assert inputs.overwrites(model_set_dir / ".." / model_set_dir.name / entry.file)
     assert inputs.overwrites(model_set_dir / MANIFEST_NAME)
-    assert not inputs.overwrites(model_set_dir / "figure.png")
+    # Nothing lands in the set's folder either: a file added to a signed set breaks it.
+    assert inputs.overwrites(model_set_dir / "figure.png")
+    assert not inputs.overwrites(tmp_path / "figure.png")
     assert not inputs.overwrites(tmp_path / MANIFEST_NAME)
