@@ -37,6 +37,7 @@ from hemiface.runtime.options import (
     OnlyOption,
     ThreadsOption,
 )
+from hemiface.runtime.serve.command import serve
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -385,3 +386,4 @@ def _window() -> Callable[[np.ndarray], bool]:
 def register(app: typer.Typer) -> None:
     app.command(no_args_is_help=True)(predict)
     app.command(no_args_is_help=True)(run)
+    app.command(no_args_is_help=True)(serve)

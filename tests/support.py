@@ -102,3 +102,31 @@ def default_sigint() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def read_mjpeg_part(url: str, headers: dict[str, str] | None = None, timeout: float = 30) -> bytes:
+    """The first JPEG of a multipart/x-mixed-replace stream (read with the stdlib only)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        connection.request("GET", path, headers=headers or {})
+        response = connection.getresponse()
+        assert response.status == 200, response.status
+        kind = response.getheader("Content-Type", "")
+        assert kind.startswith("multipart/x-mixed-replace; boundary="), kind
+        boundary = kind.split("boundary=", 1)[1]
+        assert response.fp.readline().strip() == f"--{boundary}".encode()
+        length = None
+        while (line := response.fp.readline().strip()) != b"":
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        assert length is not None
+        jpeg: bytes = response.fp.read(length)
+        return jpeg
+    finally:
+        connection.close()
