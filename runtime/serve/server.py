@@ -136,8 +136,8 @@ class ViewHandler(BaseHTTPRequestHandler):
     sys_version = ""
 
     def setup(self) -> None:
-        self.timeout = self.server.socket_timeout  # reads and sends alike
         super().setup()
+        self.connection.settimeout(self.server.socket_timeout)  # reads and sends alike
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
         """Nothing is logged: request lines carry the token."""
