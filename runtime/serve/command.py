@@ -1,7 +1,8 @@
 """`hemiface serve`: the live loop with its view served to a browser.
 
-The loop is `run_stream`, unchanged: the hub is its `show` and `on_result` hooks, so a
-viewer costs the loop one slot assignment a frame. The server is bound before the model
+The loop is `run_stream`, unchanged and headless: the hub taps its source and takes its
+results (`on_result`), and draws the overlay on its own threads, only for the frames it
+sends, so a viewer costs the loop one slot assignment a frame. The server is bound before the model
 set is opened, so a bad address or a busy port is said at once, and it is closed however
 the loop ends (end of video, Ctrl-C, SIGTERM, SIGHUP, an error), a running recording
 renamed into place first. Imported for `hemiface --help`: numpy and OpenCV load inside.
@@ -285,18 +286,15 @@ def _run_served(
                 every = HAAR_EVERY if finder is not None and finder.name == "haar" else 1
             settings = dataclasses.replace(settings, every=every, overlap=plan.candidate.overlap)
             hub.meta = page_meta(model_set)
+            hub.thresholds = [e.threshold for e in model_set.entries]
             err.print(
                 f"{source.name}: models {', '.join(model_set.titles)}, format "
                 f"{model_set.format}, live mode {plan.candidate.label} ({plan.reason})",
                 markup=False,
             )
+            # Headless: the loop draws nothing; the hub draws what it sends, off the loop.
             stats = run_stream(
-                source,
-                model_set,
-                settings,
-                detector=finder,
-                on_result=hub.on_result,
-                show=hub.show,
+                hub.tap(source), model_set, settings, detector=finder, on_result=hub.on_result
             )
         finally:
             model_set.close()

@@ -96,7 +96,7 @@ class ViewServer(ThreadingHTTPServer):
 
     def start(self) -> None:
         self._thread = threading.Thread(
-            target=self.serve_forever, kwargs={"poll_interval": 0.2}, name="hemiface-http"
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, name="hemiface-http"
         )
         self._thread.daemon = True
         self._thread.start()

@@ -80,27 +80,23 @@ def test_a_red_patch_is_red_in_the_overlay_and_the_stream(fake_picamera2) -> Non
     from hemiface.runtime.serve.hub import LiveHub
     from hemiface.runtime.serve.server import ViewServer
 
-    shown: list[np.ndarray] = []
     hub = LiveHub()
-
-    def show(bgr: np.ndarray) -> bool:
-        shown.append(bgr)
-        return hub.show(bgr)
-
     server = ViewServer(("127.0.0.1", 0), hub, AccessPolicy("127.0.0.1"))
     server.start()
     hub.start()
     try:
         stats = run_stream(
-            PicameraSource(*SIZE), _NoModels(), StreamSettings(crop="center", max_frames=3),
-            show=show,
+            hub.tap(PicameraSource(*SIZE)), _NoModels(),
+            StreamSettings(crop="center", max_frames=3), on_result=hub.on_result,
         )  # fmt: skip
         assert stats.frames == 3
+        overlay = hub.latest_annotated()  # drawn as the loop's overlay is: BGR
         jpeg = read_mjpeg_part(f"http://127.0.0.1:{server.port}/stream.mjpg")
     finally:
         hub.close()
         server.stop()
-    b, g, r = (int(v) for v in shown[-1][RED_PIXEL])  # the overlay is BGR
+    assert overlay is not None
+    b, g, r = (int(v) for v in overlay[RED_PIXEL])
     assert (b, g, r) == (0, 0, 255)
     decoded = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     b, g, r = (int(v) for v in decoded[RED_PIXEL])

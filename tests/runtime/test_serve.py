@@ -83,7 +83,7 @@ def result(index: int) -> FrameResult:
 
 def test_every_route_refuses_no_token_and_a_wrong_token(served, tmp_path: Path) -> None:
     s = served(record_dir=tmp_path)
-    s.hub.show(frame(1))
+    s.hub.show_annotated(frame(1))
     for method, paths in (("GET", GETS), ("POST", POSTS)):
         for path in paths:
             assert s.status(method, path) == 401, (method, path)
@@ -111,7 +111,7 @@ def test_loopback_without_a_token_answers_only_a_loopback_host(served) -> None:
 
 def test_the_token_is_never_logged_and_nothing_may_be_cached(served, capfd) -> None:
     s = served()
-    s.hub.show(frame(5))
+    s.hub.show_annotated(frame(5))
     for path in [*GETS[:1], GETS[3], GETS[4], GETS[5]]:
         connection, response = s.request("GET", f"{path}?token={TOKEN}")
         response.read()
@@ -141,14 +141,16 @@ def test_a_100_mb_body_is_refused_before_it_is_read(served) -> None:
 
 def test_viewers_past_the_limit_get_503(served) -> None:
     s = served(max_viewers=1)
-    s.hub.show(frame(9))
+    s.hub.show_annotated(frame(9))
     first, response = s.request("GET", f"/stream.mjpg?token={TOKEN}")
     assert response.status == 200
     assert s.status("GET", f"/stream.mjpg?token={TOKEN}") == 503
     first.close()
     deadline = time.monotonic() + 15
     while s.hub.stream_viewers and time.monotonic() < deadline:
-        s.hub.show(frame(int(time.monotonic() * 10) % 250))  # its send fails, it is counted out
+        s.hub.show_annotated(
+            frame(int(time.monotonic() * 10) % 250)
+        )  # its send fails, it is counted out
         time.sleep(0.05)
     assert s.status("GET", f"/snapshot.jpg?token={TOKEN}") == 200
 
@@ -156,7 +158,7 @@ def test_viewers_past_the_limit_get_503(served) -> None:
 def test_stream_snapshot_and_events_carry_the_latest(served) -> None:
     s = served()
     s.hub.meta = {"models": [{"name": "m", "title": "M", "threshold": 0.5}]}
-    s.hub.show(frame(200, (160, 120)))
+    s.hub.show_annotated(frame(200, (160, 120)))
     s.hub.on_result(result(41))
     jpeg = read_mjpeg_part(f"http://127.0.0.1:{s.port}/stream.mjpg?token={TOKEN}")
     decoded = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
@@ -180,7 +182,7 @@ def test_recording_goes_into_the_folder_and_appears_whole(served, tmp_path: Path
     name = json.loads(response.read())["recording"]
     assert name.startswith("hemiface-") and name.endswith(".mp4")
     for i in range(12):
-        s.hub.show(frame(20 * i % 250, (160, 120)))
+        s.hub.show_annotated(frame(20 * i % 250, (160, 120)))
         time.sleep(0.03)
     assert not (tmp_path / name).exists()  # still being written, under a hidden name
     _, response = s.request("POST", f"/record/stop?token={TOKEN}")
@@ -203,30 +205,39 @@ def test_a_viewer_that_reads_nothing_never_slows_the_loop(
     from hemiface.runtime.modelset import load_model_set
 
     frames = [helpers.face_frame(astronaut, "right") for _ in range(90)]
-    for i, image in enumerate(frames):  # noise: JPEGs of ~150 KB fill the socket buffers fast
-        image[:240] = np.random.default_rng(i).integers(0, 255, (240, 640, 3), dtype=np.uint8)
-    video = helpers.write_video(tmp_path / "busy.avi", frames)
+    video = helpers.write_video(tmp_path / "face.avi", frames)
     s = served(max_fps=60, socket_timeout=120)
     stalled = socket.socket()
     stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     stalled.connect(("127.0.0.1", s.port))
     stalled.sendall(f"GET /stream.mjpg?token={TOKEN} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    # First make it stall for sure: noise (large JPEGs) until its socket buffers are full
+    # and its thread is stuck in a send, several JPEGs behind the encoder.
+    rng = np.random.default_rng(0)
+    noise = [rng.integers(0, 255, (480, 640, 3), dtype=np.uint8) for _ in range(4)]
+    deadline, i = time.monotonic() + 60, 0
+    while s.hub.jpegs_encoded < s.hub.parts_sent + 4:
+        assert time.monotonic() < deadline, "the viewer never fell behind"
+        s.hub.show_annotated(noise[i % 4])
+        i += 1
+        time.sleep(0.01)
+    encoded_before = s.hub.jpegs_encoded
     model_set = load_model_set(model_set_dir)
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
         stats = run_stream(
-            VideoFileSource(video), model_set, StreamSettings(crop="center"),
-            on_result=s.hub.on_result, show=s.hub.show,
+            s.hub.tap(VideoFileSource(video)), model_set, StreamSettings(crop="center"),
+            on_result=s.hub.on_result,
         )  # fmt: skip
         grown = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
         model_set.close()
-    # Every frame went through while the viewer, still connected, had read nothing.
+    # Every frame went through while the viewer, still connected, read nothing.
     assert stats.frames == 90 and stats.ended == "end of video"
     assert s.hub.stream_viewers == 1
-    assert s.hub.jpegs_encoded > s.hub.parts_sent  # it fell behind; only it missed frames
+    assert s.hub.jpegs_encoded > encoded_before  # the encoder went on for other viewers
     assert grown < 8 * 1024 * 1024, grown  # one frame and one JPEG held, never a queue
     stalled.close()
 
@@ -242,7 +253,7 @@ def test_a_stalled_viewer_is_dropped_when_its_send_times_out(served) -> None:
     shown, deadline = 0, time.monotonic() + 30
     while s.hub.stream_viewers != 0 or shown < 10:
         assert time.monotonic() < deadline, "the stalled viewer was never dropped"
-        s.hub.show(noise[shown % 4])
+        s.hub.show_annotated(noise[shown % 4])
         shown += 1
         time.sleep(0.01)
     stalled.close()
@@ -277,3 +288,40 @@ def test_token_files_and_policies(tmp_path: Path) -> None:
     assert AccessPolicy.make("::1", False, None).token is None
     with pytest.raises(HemifaceError, match="not both"):
         AccessPolicy.make("0.0.0.0", True, good)
+
+
+@pytest.mark.parametrize("overlap", [False, True], ids=["sequential", "overlap"])
+def test_each_result_is_drawn_on_its_own_frame(
+    model_set_dir: Path, tmp_path: Path, overlap: bool
+) -> None:
+    """The hub pairs a result with the frame it came from, also when the loop reads one
+    frame ahead (overlap): frame i of the video is grey level 10 * i."""
+    from hemiface.runtime.modelset import load_model_set
+
+    path = tmp_path / "ramp.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (64, 48))
+    for i in range(20):
+        writer.write(frame(10 * i))
+    writer.release()
+    hub = LiveHub()
+    pairs: list[tuple[int, float]] = []
+
+    def check(result: FrameResult) -> None:
+        hub.on_result(result)
+        image, paired = hub._frame
+        assert paired is result
+        pairs.append((result.frame, float(image.mean())))
+
+    model_set = load_model_set(model_set_dir)
+    try:
+        stats = run_stream(
+            hub.tap(VideoFileSource(path)), model_set,
+            StreamSettings(crop="center", overlap=overlap), on_result=check,
+        )  # fmt: skip
+    finally:
+        model_set.close()
+    assert stats.frames == 20 and len(pairs) == 20
+    for index, mean in pairs:
+        assert abs(mean - 10 * index) < 3, (index, mean)
+    annotated = hub.latest_annotated()
+    assert annotated is not None and annotated.shape == (48, 64, 3)

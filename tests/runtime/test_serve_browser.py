@@ -94,9 +94,15 @@ def test_the_page_shows_a_moving_picture_and_live_numbers(
         time.sleep(1.0)
         final = browser.evaluate(STATE)
         shot = browser.screenshot(tmp_path / "serve-page.png")
-        clicked = browser.evaluate(
-            "document.getElementById('rec-start').disabled"
-        )  # recording is offered: the folder was given
+        record_disabled = browser.evaluate("document.getElementById('rec-start').disabled")
+        # Record from the page (its POSTs carry the token), then stop: a whole file appears.
+        browser.evaluate("document.getElementById('rec-start').click()")
+        time.sleep(1.5)
+        browser.evaluate("document.getElementById('rec-stop').click()")
+        deadline = time.monotonic() + 30
+        while not list(tmp_path.glob("hemiface-*.mp4")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        saved_text = browser.evaluate("document.getElementById('rec-state').textContent")
     finally:
         browser.close()
         process.send_signal(signal.SIGINT)
@@ -113,7 +119,11 @@ def test_the_page_shows_a_moving_picture_and_live_numbers(
     assert re.fullmatch(r"0\.\d{3}|1\.000", ensemble), final
     frames = [int(s[1]) for s in seen if s and s[1].isdigit()]
     assert len(set(frames)) >= 4 and frames == sorted(frames), frames  # numbers update
-    assert clicked is False
+    assert record_disabled is False  # recording is offered: the folder was given
+    recordings = list(tmp_path.glob("hemiface-*.mp4"))
+    assert len(recordings) == 1, recordings
+    assert saved_text.endswith(f"saved {recordings[0].name}"), saved_text
+    assert not list(tmp_path.glob(".*.partial.mp4"))
     before, after = (cv2.imread(str(p)) for p in (first_shot, shot))
     assert before.shape == after.shape and np.any(before != after)
     assert process.returncode == 130, "".join(lines)
