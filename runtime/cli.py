@@ -39,6 +39,7 @@ from hemiface.runtime.options import (
     ThreadsOption,
     TrustedKeyOption,
 )
+from hemiface.runtime.serve.command import serve
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -419,3 +420,4 @@ def _window() -> Callable[[np.ndarray], bool]:
 def register(app: typer.Typer) -> None:
     app.command(no_args_is_help=True)(predict)
     app.command(no_args_is_help=True)(run)
+    app.command(no_args_is_help=True)(serve)

@@ -30,6 +30,9 @@ from hemiface.runtime.errors import HemifaceError
 PICAMERA_HINT = "--picamera needs Picamera2 (Raspberry Pi OS: sudo apt install python3-picamera2)"
 PREFETCH_FRAMES = 4
 READ_TIMEOUT_S = 2.0
+# The reader thread takes every frame as it completes: fewer buffers than Picamera2's video
+# default (6) keep latency and memory down (each 640x480 RGB888 buffer is 0.9 MB).
+PICAMERA_BUFFERS = 4
 _END = object()
 
 
@@ -246,8 +249,12 @@ def PicameraSource(  # noqa: N802 - reads as a class at call sites
 ) -> LatestFrameSource:
     """The Raspberry Pi CSI camera through Picamera2 (libcamera).
 
-    Picamera2's "RGB888" format arrives in OpenCV's BGR byte order, so it is swapped here.
-    Without Picamera2 this fails at once: reopening cannot install a package.
+    Asks for a video configuration whose main stream is `width`x`height` "RGB888" with
+    PICAMERA_BUFFERS buffers. Picamera2 names formats as libcamera does, by the packed
+    word: "RGB888" arrives as B, G, R in memory (the Picamera2 manual's table of formats),
+    which is OpenCV's BGR, so it is swapped to RGB here. The camera is stopped and closed
+    on every way out: a failed start, a failed read (then reopened, as a webcam is), the
+    end of the loop. Without Picamera2 this fails at once: reopening cannot install it.
     """
     if importlib.util.find_spec("picamera2") is None:
         raise SourceError(PICAMERA_HINT)
@@ -259,22 +266,34 @@ def PicameraSource(  # noqa: N802 - reads as a class at call sites
             raise SourceError(PICAMERA_HINT) from None
         try:
             camera = Picamera2()
+        except Exception as exc:  # noqa: BLE001 - no camera is IndexError, a busy one RuntimeError
+            raise SourceError(f"Pi camera: cannot open it ({exc})") from None
+        try:
             config = camera.create_video_configuration(
-                main={"size": (width, height), "format": "RGB888"}
+                main={"size": (width, height), "format": "RGB888"},
+                buffer_count=PICAMERA_BUFFERS,
             )
             camera.configure(config)
             camera.start()
         except Exception as exc:  # noqa: BLE001 - libcamera raises many kinds; one line
+            _release_picamera(camera)
             raise SourceError(f"Pi camera: cannot start it ({exc})") from None
 
         def grab() -> np.ndarray | None:
-            rgb: np.ndarray = cv2.cvtColor(camera.capture_array("main"), cv2.COLOR_BGR2RGB)
+            bgr = camera.capture_array("main")
+            rgb: np.ndarray = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             return rgb
 
-        def release() -> None:
-            camera.stop()
-            camera.close()
-
-        return grab, release
+        return grab, lambda: _release_picamera(camera)
 
     return LatestFrameSource("Pi camera", opener, read_timeout)
+
+
+def _release_picamera(camera: Any) -> None:
+    """stop() then close(), close() even when stop() fails (a camera that failed may)."""
+    try:
+        camera.stop()
+    except Exception:  # noqa: BLE001, S110 - nothing to do about it but close
+        pass
+    finally:
+        camera.close()

@@ -125,3 +125,133 @@ def write_ec_key_pair(folder: Path, name: str = "signer") -> tuple[Path, Path]:
         )
     )
     return private, public
+
+
+def read_mjpeg_part(url: str, headers: dict[str, str] | None = None, timeout: float = 30) -> bytes:
+    """The first JPEG of a multipart/x-mixed-replace stream (read with the stdlib only)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        connection.request("GET", path, headers=headers or {})
+        response = connection.getresponse()
+        assert response.status == 200, response.status
+        kind = response.getheader("Content-Type", "")
+        assert kind.startswith("multipart/x-mixed-replace; boundary="), kind
+        boundary = kind.split("boundary=", 1)[1]
+        assert response.fp.readline().strip() == f"--{boundary}".encode()
+        length = None
+        while (line := response.fp.readline().strip()) != b"":
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        assert length is not None
+        jpeg: bytes = response.fp.read(length)
+        return jpeg
+    finally:
+        connection.close()
+
+
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--remote-debugging-pipe",
+)
+
+
+class Chromium:
+    """Debian's headless Chromium, driven over the DevTools protocol on a pipe (fds 3 and 4,
+    JSON messages ending in NUL): no driver or package beyond the browser itself."""
+
+    def __init__(self, binary: str, profile: Path, size: tuple[int, int] = (1200, 900)) -> None:
+        import fcntl
+        import os
+        import subprocess
+
+        to_browser, self._write = os.pipe()
+        self._read, from_browser = os.pipe()
+        # Above 4, so that putting them at 3 and 4 in the child cannot clobber one another.
+        high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_browser, from_browser)]
+
+        def place_fds() -> None:
+            os.dup2(high[0], 3)
+            os.dup2(high[1], 4)
+
+        command = [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                   f"--window-size={size[0]},{size[1]}", "about:blank"]  # fmt: skip
+        self.process = subprocess.Popen(
+            command,
+            preexec_fn=place_fds,
+            close_fds=False,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for fd in (to_browser, from_browser, *high):
+            os.close(fd)
+        self._buffer = b""
+        self._next_id = 0
+        target = self.call("Target.createTarget", url="about:blank")["targetId"]
+        self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)[
+            "sessionId"
+        ]
+
+    def call(self, method: str, session: str | None = None, **params: Any) -> dict[str, Any]:
+        import json
+        import os
+
+        self._next_id += 1
+        message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params}
+        if session:
+            message["sessionId"] = session
+        os.write(self._write, json.dumps(message).encode() + b"\0")
+        while True:
+            while b"\0" not in self._buffer:
+                chunk = os.read(self._read, 1 << 16)
+                if not chunk:
+                    raise RuntimeError("chromium closed the DevTools pipe")
+                self._buffer += chunk
+            raw, self._buffer = self._buffer.split(b"\0", 1)
+            reply = json.loads(raw)
+            if reply.get("id") == self._next_id:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                result: dict[str, Any] = reply.get("result", {})
+                return result
+
+    def page(self, method: str, **params: Any) -> dict[str, Any]:
+        return self.call(method, self.session, **params)
+
+    def evaluate(self, expression: str) -> Any:
+        reply = self.page("Runtime.evaluate", expression=expression, returnByValue=True)
+        return reply["result"].get("value")
+
+    def screenshot(self, path: Path) -> Path:
+        import base64
+
+        data = self.page("Page.captureScreenshot", format="png")["data"]
+        path.write_bytes(base64.b64decode(data))
+        return path
+
+    def close(self) -> None:
+        import os
+
+        try:
+            self.call("Browser.close")
+        except (RuntimeError, OSError):
+            pass
+        try:
+            self.process.wait(timeout=10)
+        except Exception:  # noqa: BLE001 - a browser that hangs is killed
+            self.process.kill()
+            self.process.wait()
+        for fd in (self._read, self._write):
+            os.close(fd)
