@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from hemiface.benchmarks.record import Record
+
 
 @dataclass
-class LatencySummary:
+class LatencySummary(Record):
     """Milliseconds over `n` timed single-image runs."""
 
     n: int
@@ -22,9 +24,6 @@ class LatencySummary:
     std_ms: float
     min_ms: float
     max_ms: float
-
-    def to_dict(self) -> dict[str, float | int]:
-        return asdict(self)
 
 
 def summarize_ms(samples_ms: Sequence[float]) -> LatencySummary:

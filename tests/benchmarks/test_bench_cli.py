@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from hemiface.benchmarks.schema import validate
+from hemiface.benchmarks.sections import validate
 from hemiface.cli import app
 
 
@@ -163,7 +163,7 @@ def test_bench_set_section_and_partitions(fused_set, tmp_path: Path) -> None:  #
 
 
 def test_cpu_flags_read_x86_and_arm(tmp_path: Path) -> None:
-    from hemiface.benchmarks.bench import cpu_flags
+    from hemiface.benchmarks.machine import cpu_flags
 
     x86 = tmp_path / "x86"
     x86.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 fma avx512_vnni\n\n")
@@ -174,24 +174,27 @@ def test_cpu_flags_read_x86_and_arm(tmp_path: Path) -> None:
     assert cpu_flags(tmp_path / "missing") == []
 
 
-def test_int8_io_comparison(sibling_sources: Path, tmp_path: Path) -> None:
-    from hemiface.benchmarks.int8_io import main
+def test_int8_io_section(sibling_sources: Path, tmp_path: Path) -> None:
+    from hemiface.benchmarks.int8_io import int8_io_section
+    from hemiface.benchmarks.report import int8_io_table
 
     images = sibling_sources / "images"
     model = sibling_sources / "models" / "cnn_stroke_model.keras"
-    assert (
-        main([str(model), "--calib", str(images), "--verify", str(images), "--out", str(tmp_path)])
-        == 0
-    )
-    rows = {r["io"]: r for r in json.loads((tmp_path / "int8_io.json").read_text())["rows"]}
+    section = int8_io_section([model], images, images, tmp_path)
+    assert section.status == "ok", section.reason
+    rows = {r.io: r for r in section.rows}
     assert set(rows) == {"int8", "uint8"}
-    assert rows["int8"]["pixels"] == "int8" and rows["uint8"]["pixels"] == "uint8"
-    assert rows["int8"]["undelegated_ops"] == [] and "QUANTIZE" in rows["uint8"]["undelegated_ops"]
+    assert rows["int8"].pixels == "int8" and rows["uint8"].pixels == "uint8"
+    assert rows["int8"].undelegated_ops == [] and "QUANTIZE" in (
+        rows["uint8"].undelegated_ops or []
+    )
     # The same quantization shifted by 128: the same answers.
-    assert rows["int8"]["agreement"] == rows["uint8"]["agreement"]
-    assert rows["int8"]["max_abs_dp"] == pytest.approx(rows["uint8"]["max_abs_dp"], abs=1e-6)
-    assert all(r["bare_ms"] > 0 and r["whole_ms"] >= r["bare_ms"] * 0.5 for r in rows.values())
-    assert "int8/uint8" in (tmp_path / "int8_io.md").read_text()
+    assert rows["int8"].agreement == rows["uint8"].agreement
+    assert rows["int8"].max_abs_dp == pytest.approx(rows["uint8"].max_abs_dp, abs=1e-6)
+    assert all(r.bare_ms > 0 and r.whole_ms >= r.bare_ms * 0.5 for r in rows.values())
+    assert any("int8/uint8" in line for line in int8_io_table(section))
+    broken = int8_io_section([tmp_path / "missing.keras"], images, images, tmp_path / "w")
+    assert broken.status == "failed" and "convert --int8-io int8 failed" in (broken.reason or "")
 
 
 def test_bench_without_keras_skips_the_keras_rows_and_exits_zero(
