@@ -189,17 +189,12 @@ def bench(
 
 
 def count_failures(results: BenchResults) -> int:
-    rows = [*results.latency.rows, *results.pipeline.rows]
-    failed = sum(1 for r in rows if r.status == "failed")
+    failed = [r.status for r in results.latency.rows].count("failed")
+    failed += [r.status for r in results.pipeline.rows].count("failed")
     failed += len(results.agreement.failures or [])
-    sections = (
-        results.agreement,
-        results.pipeline,
-        results.set,
-        results.detectors,
-        results.int8_io,
-    )
-    return failed + sum(1 for s in sections if s is not None and s.status == "failed")
+    statuses = [results.agreement.status, results.pipeline.status, results.set.status]
+    statuses += [s.status for s in (results.detectors, results.int8_io) if s is not None]
+    return failed + statuses.count("failed")
 
 
 def _invocation(params: dict) -> list[str]:

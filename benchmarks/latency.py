@@ -220,7 +220,7 @@ def run_latency(
 ) -> list[LatencyRow]:
     """Each row in its own process; with `settings.shared_process`, all rows in one (the
     demo's profile: one TensorFlow import instead of one a Keras row)."""
-    missing = {"ok": False, "error": "no Keras source found for {model}"}
+    missing = "no Keras source found for {model}"
     runnable = [s for s in specs if s["engine"] not in KERAS_ENGINES or s.get("keras_path")]
     runnable_ids = {id(s) for s in runnable}
     results: dict[int, dict[str, Any]] = {}
@@ -236,7 +236,7 @@ def run_latency(
             label = engine_label(spec["engine"], spec.get("format"))
             progress(f"{titles.get(spec['model'], spec['model'])} {label} t{spec['threads']}")
         if id(spec) not in runnable_ids:
-            result = {**missing, "error": missing["error"].format(model=spec["model"])}
+            result = {"ok": False, "error": missing.format(model=spec["model"])}
         else:
             result = results.get(id(spec)) or run_worker(spec, settings.timeout_s)
         rows.append(row_from_result(spec, result, titles, settings.shared_process))

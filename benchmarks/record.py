@@ -10,7 +10,6 @@ are the schema: `Literal[...]` fields take only their values, `X | None` fields 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import types
 import typing
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
@@ -62,11 +61,6 @@ def dump(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: dump(item) for key, item in value.items()}
     return value
-
-
-@functools.cache
-def _hints(kind: type) -> dict[str, Any]:
-    return typing.get_type_hints(kind)
 
 
 def _child(where: str, name: str) -> str:
@@ -133,5 +127,5 @@ def _read_record(kind: type[Record], data: Any, where: str) -> Record:
     ]
     if missing:
         raise RowFormatError(f"{where or 'results'}: missing field(s) {', '.join(missing)}")
-    hints = _hints(kind)
+    hints = typing.get_type_hints(kind)
     return kind(**{k: read(hints[k], v, _child(where, k)) for k, v in data.items()})

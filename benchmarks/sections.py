@@ -11,7 +11,7 @@ from typing import Any, Literal
 from hemiface.benchmarks.record import Record, RowFormatError, optional
 from hemiface.benchmarks.stats import LatencySummary
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 Status = Literal["ok", "failed"]
 SectionStatus = Literal["ok", "skipped", "failed"]
 
@@ -292,7 +292,7 @@ class Int8IORow(Record):
     io: Literal["int8", "uint8"]
     bare_ms: float
     whole_ms: float
-    pixels: str
+    pixels: str | None
     partitions: int | None
     undelegated_ops: list[str] | None
     agreement: float | None

@@ -33,7 +33,7 @@ class Selection:
 def parse_only(only: list[str], manifest: Manifest) -> Selection:
     """Split --only tokens into models, formats, engines and sections; each kind not
     named means all of that kind. Models may be named by name or title."""
-    titles = {}
+    titles: dict[str, str] = {}
     for entry in manifest.models:
         titles.setdefault(entry.title.lower(), entry.name)
         titles.setdefault(entry.name.lower(), entry.name)
