@@ -241,3 +241,34 @@ def test_bench_backend_is_a_choice_and_the_invocation_names_its_value() -> None:
     assert args == ["bench", "--tflite", "set", "--backend", "tflite-runtime"]
     code, output = _run(["--tflite", "set", "--out", "o", "--backend", "litert"])
     assert code == 2 and "'--backend'" in output
+
+
+def test_demo_profile_times_every_row_in_one_process_and_says_so(
+    bench_assets: dict[str, Path], tmp_path: Path
+) -> None:
+    from hemiface.benchmarks.bench import DEMO_IMAGES, demo_config, run_bench
+    from hemiface.benchmarks.output import write_outputs
+
+    config = demo_config(
+        bench_assets["tflite"], tmp_path, bench_assets["keras"], bench_assets["data"]
+    )
+    config.only += ["CNN", "latency", "agreement"]  # the profile's rows on one model, quickly
+    steps: list[str] = []
+    results = run_bench(config, steps.append)
+    assert "latency: 3 rows in one process" in steps
+    rows = {r.engine_label: r for r in results.latency.rows}
+    assert set(rows) == {"keras_predict", "tflite:float32", "tflite:int8"}  # no model(x)
+    for row in rows.values():
+        assert row.status == "ok" and row.median_ms and row.n == 10, row.error
+        assert row.cold_start_s is None and row.peak_rss_mb is None  # not the row's own
+    assert results.latency.shared_process is True
+    assert {s.engine_label for s in results.latency.speedup_over_predict or []} == {
+        "tflite:float32",
+        "tflite:int8",
+    }
+    assert results.settings.profile == "demo" and results.agreement.n_images == 12 <= DEMO_IMAGES
+    assert results.headline[0].startswith("Demo profile: 10 timed runs a row")
+    assert "12 labelled images (6 positive) for agreement" in results.headline[0]
+    write_outputs(results.to_json(), tmp_path, plots=False)
+    report = (tmp_path / "report.md").read_text()
+    assert "Not measured: every row of this run was timed in one shared process" in report
