@@ -29,12 +29,6 @@ from hemiface.runtime.manifest import Manifest
 
 KERAS_ENGINES = ("keras_predict", "keras_call")
 ENGINES = (*KERAS_ENGINES, "tflite")
-ENGINE_TITLES = {
-    "keras_predict": "Keras model.predict",
-    "keras_call": "Keras model(x)",
-    "tflite": "TFLite",
-    "machine": "numpy float32 matmul",
-}
 THREAD_CHOICES = (1, 2, 4)
 
 Progress = Callable[[str], None]
@@ -81,56 +75,25 @@ def plan_rows(
 ) -> list[dict[str, Any]]:
     """Worker specs, model by model: Keras engines first, then each TFLite format.
     `loading` holds the Keras loader's options (unsafe, custom_objects) for Keras rows."""
+    timing = {"warmup": settings.warmup, "n": settings.n, "min_time_s": settings.min_time_s}
+    timing |= {"max_time_s": settings.max_time_s, "image": str(image) if image else None}
     specs: list[dict[str, Any]] = []
-    common = {
-        "warmup": settings.warmup,
-        "n": settings.n,
-        "min_time_s": settings.min_time_s,
-        "max_time_s": settings.max_time_s,
-        "image": str(image) if image else None,
-    }
-    models, formats, engines, backend = (
-        choice.models,
-        choice.formats,
-        choice.engines,
-        choice.backend,
-    )
-    for name in models:
+    for name in choice.models:
         entries = [e for e in manifest.models if e.name == name]
-        prep = entries[0].preprocessing
+        source, prep = sources.get(name), entries[0].preprocessing
+        keras = {"keras_path": str(source) if source else None, "format": None, **(loading or {})}
+        keras |= {"scale": prep.scale, "offset": prep.offset}
+        tflite = {"engine": "tflite", "model_set": str(model_set), "backend": choice.backend}
         for threads in settings.threads:
-            for engine in (e for e in KERAS_ENGINES if e in engines):
-                source = sources.get(name)
-                specs.append(
-                    {
-                        **common,
-                        "engine": engine,
-                        "model": name,
-                        "format": None,
-                        "threads": threads,
-                        "keras_path": str(source) if source else None,
-                        "scale": prep.scale,
-                        "offset": prep.offset,
-                        **(loading or {}),
-                    }
-                )
-            if "tflite" not in engines:
-                continue
-            for entry in entries:
-                if entry.format not in formats:
-                    continue
-                specs.append(
-                    {
-                        **common,
-                        "engine": "tflite",
-                        "model": name,
-                        "format": entry.format,
-                        "threads": threads,
-                        "model_set": str(model_set),
-                        "backend": backend,
-                        "file_size_bytes": entry.size_bytes,
-                    }
-                )
+            row = {**timing, "model": name, "threads": threads}
+            engines = [e for e in KERAS_ENGINES if e in choice.engines]
+            specs += [{**row, **keras, "engine": engine} for engine in engines]
+            if "tflite" in choice.engines:
+                specs += [
+                    {**row, **tflite, "format": e.format, "file_size_bytes": e.size_bytes}
+                    for e in entries
+                    if e.format in choice.formats
+                ]
     return specs
 
 
