@@ -275,20 +275,11 @@ def compare_detectors(
         video = _demo_video(detectors, Path(tmp))
         live = _live_loop(model_set, detectors, Path(tmp)) if model_set else None
     timing = {name: _time_summary(ms) for name, ms in timer.ms.items()}
-    section = DetectorsSection(
-        "ok",
-        detectors=list(detectors),
-        frame_size=list(FRAME),
-        face_pixels=FACE_PIXELS,
-        skin_tone_bands=bands,
-        face_free_frames=face_free,
-        false_detections=false_hits,
-        threads=TIMING_THREADS,
-        timing=timing,
-        astronaut=_astronaut(detectors),
-        demo_video=video,
-        live_loop=live,
-    )
+    section = DetectorsSection("ok", detectors=list(detectors), skin_tone_bands=bands)
+    section.frame_size, section.face_pixels = list(FRAME), FACE_PIXELS
+    section.face_free_frames, section.false_detections = face_free, false_hits
+    section.threads, section.timing = TIMING_THREADS, timing
+    section.astronaut, section.demo_video, section.live_loop = _astronaut(detectors), video, live
     if "blazeface" in timing and "haar" in timing:
         ratio = timing["blazeface"].median_ms / timing["haar"].median_ms
         section.time_ratio_blazeface_to_haar = round(ratio, 3)
