@@ -9,14 +9,23 @@ its accuracy, AUC, calibration and flip figures.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hemiface.benchmarks import metrics
 from hemiface.benchmarks.inputs import LabelledImage
+from hemiface.benchmarks.sections import (
+    AgreementPair,
+    AgreementSection,
+    BetweenModels,
+    Ensemble,
+    Failure,
+    ModelPair,
+    QualityRow,
+)
 from hemiface.core import metrics as core
 from hemiface.core.errors import HemifaceError, one_line
 from hemiface.runtime.classifier import TFLiteClassifier
@@ -30,15 +39,16 @@ Progress = Callable[[str], None]
 
 def load_batch(
     images: list[LabelledImage], prep: Preprocessing
-) -> tuple[np.ndarray, np.ndarray, list[dict[str, str]]]:
+) -> tuple[np.ndarray, np.ndarray, list[Failure]]:
     """(tensors (N, H, W, 3), labels (N,), failures): unreadable images are skipped."""
-    tensors, ys, failures = [], [], []
+    tensors, ys = [], []
+    failures: list[Failure] = []
     for item in images:
         try:
             tensors.append(to_tensor(read_image(item.path), prep)[0])
             ys.append(item.y)
         except HemifaceError as exc:
-            failures.append({"item": str(item.path), "error": str(exc)})
+            failures.append(Failure(str(item.path), str(exc)))
     if not tensors:
         raise HemifaceError("no readable image in the labelled folder")
     return np.stack(tensors).astype(np.float32), np.asarray(ys, dtype=np.int64), failures
@@ -66,6 +76,14 @@ def predict_tflite(
     return classifier.predict(batch).astype(np.float64), classifier.predict(flipped)
 
 
+@dataclass
+class KerasLoading:
+    """How the Keras sources load: Lambda layers allowed, a trusted custom-objects file."""
+
+    unsafe: bool = False
+    custom_objects: Path | None = None
+
+
 def run_agreement(
     manifest: Manifest,
     model_set: Path,
@@ -73,108 +91,128 @@ def run_agreement(
     images: list[LabelledImage],
     models: list[str],
     formats: list[str],
-    use_keras: bool = True,
+    keras: KerasLoading | None = None,
     progress: Progress | None = None,
-    unsafe: bool = False,
-    custom_objects: Path | None = None,
-) -> dict[str, Any]:
+) -> Probabilities:
+    """Every variant's probabilities on the images (and on their mirror images); with
+    `keras`, the Keras sources are the first variant of each model."""
     first = manifest.entry(models[0], manifest.formats_of(models[0])[0])
     batch, y, failures = load_batch(images, first.preprocessing)
-    threshold = first.threshold
-    p: dict[tuple[str, str], np.ndarray] = {}
-    p_flip: dict[tuple[str, str], np.ndarray] = {}
+    found = Probabilities(y, first.threshold, models, failures)
     objects = None
-    if use_keras and custom_objects is not None:
+    if keras is not None and keras.custom_objects is not None:
         from hemiface.kerasio import load_custom_objects
 
-        objects = load_custom_objects(custom_objects)
+        objects = load_custom_objects(keras.custom_objects)
     for name in models:
-        variants: list[str] = [KERAS] if use_keras and sources.get(name) else []
+        source = sources.get(name)
+        variants: list[str] = [KERAS] if keras is not None and source else []
         variants += [f for f in manifest.formats_of(name) if f in formats]
         for variant in variants:
             if progress:
                 progress(f"agreement {name} {variant}")
             try:
-                if variant == KERAS:
-                    p[name, variant], p_flip[name, variant] = predict_keras(
-                        sources[name], batch, unsafe, objects
-                    )
+                if variant == KERAS and keras is not None and source is not None:
+                    pair = predict_keras(source, batch, keras.unsafe, objects)
                 else:
-                    p[name, variant], p_flip[name, variant] = predict_tflite(
-                        model_set, manifest, name, variant, batch
-                    )
+                    pair = predict_tflite(model_set, manifest, name, variant, batch)
+                found.p[name, variant], found.p_flip[name, variant] = pair
             except Exception as exc:  # noqa: BLE001 - one bad variant must not stop the rest
-                failures.append({"item": f"{name} {variant}", "error": one_line(exc)})
-    return summarize_agreement(p, p_flip, y, models, threshold, failures)
+                failures.append(Failure(f"{name} {variant}", one_line(exc)))
+    return found
 
 
-def summarize_agreement(
-    p: dict[tuple[str, str], np.ndarray],
-    p_flip: dict[tuple[str, str], np.ndarray],
-    y: np.ndarray,
-    models: list[str],
-    threshold: float,
-    failures: list[dict[str, str]],
-) -> dict[str, Any]:
+@dataclass
+class Probabilities:
+    """Each (model, variant)'s probabilities on the labelled images and their mirrors."""
+
+    y: np.ndarray
+    threshold: float
+    models: list[str]
+    failures: list[Failure] = field(default_factory=list)
+    p: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    p_flip: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+
+
+def compare_probabilities(
+    p_a: np.ndarray, p_b: np.ndarray, threshold: float = 0.5, model: str = "", fmt: str = ""
+) -> AgreementPair:
+    """How two probability vectors over the same images compare (|Δp| per image kept)."""
+    a = np.asarray(p_a, dtype=np.float64)
+    b = np.asarray(p_b, dtype=np.float64)
+    if a.shape != b.shape or a.size == 0:
+        raise ValueError(f"need two equal, non-empty vectors (got {a.shape} and {b.shape})")
+    return AgreementPair(
+        model=model,
+        format=fmt,
+        n=int(a.size),
+        label_agreement=core.agreement(a, b, threshold),
+        flips=core.label_flips(a, b, threshold),
+        mean_abs_dp=core.mean_abs_dp(a, b),
+        p99_abs_dp=core.p99_abs_dp(a, b),
+        max_abs_dp=core.max_abs_dp(a, b),
+        abs_dp=[round(float(v), 7) for v in core.abs_dp(a, b)],
+    )
+
+
+def ensemble_probability(per_model: list[np.ndarray]) -> np.ndarray:
+    """The mean probability of the models, image by image."""
+    return np.mean(np.stack([np.asarray(p, dtype=np.float64) for p in per_model]), axis=0)
+
+
+def majority_vote(per_model: list[np.ndarray], threshold: float = 0.5) -> np.ndarray:
+    votes = np.stack([core.predicted_labels(p, threshold) for p in per_model])
+    return (votes.sum(axis=0) * 2 > len(per_model)).astype(np.int64)
+
+
+def summarize_agreement(found: Probabilities, data_dir: str | None = None) -> AgreementSection:
     """Every agreement figure from the probability vectors (pure numpy)."""
+    y, threshold, p = found.y, found.threshold, found.p
     vs_source, quality = [], []
     for (name, variant), probs in p.items():
         quality.append(
-            {
-                "model": name,
-                "variant": variant,
-                "n": int(probs.size),
-                "accuracy": core.accuracy(y, probs, threshold),
-                "roc_auc": core.roc_auc(y, probs),
-                "ece": core.ece(y, probs, threshold=threshold),
-                "flip_consistency": core.flip_consistency(probs, p_flip[name, variant]),
-                "mean_p": float(probs.mean()),
-            }
+            QualityRow(
+                model=name,
+                variant=variant,
+                n=int(probs.size),
+                accuracy=core.accuracy(y, probs, threshold),
+                roc_auc=core.roc_auc(y, probs),
+                ece=core.ece(y, probs, threshold=threshold),
+                flip_consistency=core.flip_consistency(probs, found.p_flip[name, variant]),
+                mean_p=float(probs.mean()),
+            )
         )
         source = p.get((name, KERAS))
         if variant != KERAS and source is not None:
-            figures = metrics.compare_probabilities(source, probs, threshold).to_dict()
-            abs_dp = core.abs_dp(source, probs)
-            vs_source.append(
-                {
-                    "model": name,
-                    "format": variant,
-                    **figures,
-                    "abs_dp": [round(float(v), 7) for v in abs_dp],
-                }
-            )
+            vs_source.append(compare_probabilities(source, probs, threshold, name, variant))
     variants = list(dict.fromkeys(v for _, v in p))
-    between_models = []
-    for variant in variants:
-        present = [name for name in models if (name, variant) in p]
-        pairs = []
-        for a, b in combinations(present, 2):
-            la = core.predicted_labels(p[a, variant], threshold)
-            lb = core.predicted_labels(p[b, variant], threshold)
-            pairs.append(
-                {
-                    "a": a,
-                    "b": b,
-                    "label_agreement": core.agreement(p[a, variant], p[b, variant], threshold),
-                    "kappa": core.cohen_kappa(la, lb),
-                }
-            )
-        ensemble: dict[str, Any] = {"models": present}
-        if len(present) >= 2:
-            vectors = [p[name, variant] for name in present]
-            mean_p = metrics.ensemble_probability(vectors)
-            ensemble["mean_p_accuracy"] = core.accuracy(y, mean_p, threshold)
-            ensemble["mean_p_roc_auc"] = core.roc_auc(y, mean_p)
-            ensemble["majority_accuracy"] = float(
-                (metrics.majority_vote(vectors, threshold) == y).mean()
-            )
-        between_models.append({"variant": variant, "pairs": pairs, "ensemble": ensemble})
-    return {
-        "n_images": int(y.size),
-        "n_positive": int(y.sum()),
-        "threshold": threshold,
-        "vs_source": vs_source,
-        "quality": quality,
-        "between_models": between_models,
-        "failures": failures,
-    }
+    return AgreementSection(
+        "ok",
+        data_dir=data_dir,
+        n_images=int(y.size),
+        n_positive=int(y.sum()),
+        threshold=threshold,
+        vs_source=vs_source,
+        quality=quality,
+        between_models=[_between_models(found, variant) for variant in variants],
+        failures=found.failures,
+    )
+
+
+def _between_models(found: Probabilities, variant: str) -> BetweenModels:
+    y, threshold, p = found.y, found.threshold, found.p
+    present = [name for name in found.models if (name, variant) in p]
+    pairs = []
+    for a, b in combinations(present, 2):
+        la = core.predicted_labels(p[a, variant], threshold)
+        lb = core.predicted_labels(p[b, variant], threshold)
+        agreement = core.agreement(p[a, variant], p[b, variant], threshold)
+        pairs.append(ModelPair(a, b, agreement, core.cohen_kappa(la, lb)))
+    ensemble = Ensemble(present)
+    if len(present) >= 2:
+        vectors = [p[name, variant] for name in present]
+        mean_p = ensemble_probability(vectors)
+        ensemble.mean_p_accuracy = core.accuracy(y, mean_p, threshold)
+        ensemble.mean_p_roc_auc = core.roc_auc(y, mean_p)
+        ensemble.majority_accuracy = float((majority_vote(vectors, threshold) == y).mean())
+    return BetweenModels(variant, pairs, ensemble)

@@ -1,53 +1,52 @@
 """`hemiface bench` as a library: plan the rows, run the sections, assemble results.json.
 
 Sections: latency (which also yields memory, cold start, file size and MACs, one
-subprocess a row), agreement (one process, needs TensorFlow for the Keras sources) and
-pipeline (frames per second of the live loop on a 640x480 video).
+subprocess a row), set (every configuration of the whole set in one process), delegation,
+pipeline (frames per second of the live loop on a 640x480 video) and agreement (one
+process, needs TensorFlow for the Keras sources); on request (`--only`) the detector
+study (detectors) and the int8 input/output study (int8_io). `demo_config` is the demo's
+short profile of the same questions.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shlex
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from hemiface.benchmarks import latency as lat
+from hemiface.benchmarks.agreement import KerasLoading
 from hemiface.benchmarks.delegation import delegation_section
 from hemiface.benchmarks.headline import headline
 from hemiface.benchmarks.inputs import (
     LabelledImage,
     keras_sources,
     labelled_images,
+    labelled_root,
     open_model_set,
 )
-from hemiface.benchmarks.rows import (
-    LatencyRow,
-    MachineRow,
-    SpeedupOverFloat32,
-    SpeedupOverPredict,
-    make_all,
-)
-from hemiface.benchmarks.schema import RESULTS_SCHEMA_VERSION
+from hemiface.benchmarks.machine import load_average, machine_facts
+from hemiface.benchmarks.pipeline_fps import PipelinePlan, variants
 from hemiface.benchmarks.sections import (
+    SCHEMA_VERSION,
     AgreementSection,
     BenchResults,
     BenchSettings,
-    DelegationSection,
+    DetectorsSection,
+    Int8IOSection,
     LatencySection,
     ModelRecord,
     PipelineSection,
     SetSection,
 )
 from hemiface.benchmarks.selection import Selection, parse_only
-from hemiface.benchmarks.set_latency import run_set_section
+from hemiface.benchmarks.set_latency import SetPlan, run_set_section
 from hemiface.core.checksum import sha256_file
 from hemiface.core.errors import HemifaceError
 from hemiface.runtime.backends import physical_cores
@@ -56,6 +55,11 @@ from hemiface.runtime.images import write_image
 from hemiface.runtime.manifest import Manifest
 
 Step = Callable[[str], None]
+NOT_CHOSEN = "not chosen with --only"
+# The demo's profile: the same questions on fewer runs, images and frames (see demo_config).
+DEMO_IMAGES = 60
+DEMO_FRAMES = 30
+QUICK_DETECTOR_FACES = 40
 
 
 @dataclass
@@ -75,12 +79,38 @@ class BenchConfig:
     custom_objects: Path | None = None  # trusted Python file of the sources' custom layers
     command: str = ""
     argv: list[str] = field(default_factory=list)
+    profile: str | None = None  # "demo" for demo_config's runs
 
 
 def quick_timing(threads: list[int]) -> lat.TimingSettings:
     """A short run: few iterations, one thread count, short timeouts."""
     return lat.TimingSettings(
         warmup=2, n=10, min_time_s=0.0, max_time_s=10.0, threads=threads[:1], timeout_s=300.0
+    )
+
+
+def demo_config(
+    tflite_dir: Path, out_dir: Path, keras_dir: Path | None, data_dir: Path | None
+) -> BenchConfig:
+    """The demo's profile: the speed-up over model.predict, the formats, the fused set, the
+    live loop before and after, and agreement, in about a minute on two cores. Against
+    --quick: model(x) is left out, every latency row runs in one process (one TensorFlow
+    import; the medians are the rows' own, cold start and peak memory are not reported),
+    DEMO_IMAGES images for agreement and DEMO_FRAMES video frames."""
+    timing = quick_timing([1])
+    timing.shared_process = True
+    return BenchConfig(
+        tflite_dir=tflite_dir,
+        out_dir=out_dir,
+        keras_dir=keras_dir,
+        data_dir=data_dir,
+        only=["predict", "tflite"],
+        timing=timing,
+        agreement_limit=DEMO_IMAGES,
+        pipeline_frames=DEMO_FRAMES,
+        quick=True,
+        command="hemiface demo (bench stage, demo profile)",
+        profile="demo",
     )
 
 
@@ -94,64 +124,41 @@ def _benchmark_image(images: list[LabelledImage], folder: Path) -> Path:
     return path
 
 
-def _str_or_none(path: Path | None) -> str | None:
-    return None if path is None else str(path)
-
-
 def _sha256_of(path: Path | None) -> str | None:
     """The Keras source's sha256 (files only), so a reader can tell which model was run."""
     return sha256_file(path) if path is not None and path.is_file() else None
 
 
-def _machine_facts() -> dict[str, Any]:
-    from hemiface.runtime.sysinfo import collect_info
-
-    facts = collect_info()
-    facts["load_average"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-    facts["cpu_flags"] = cpu_flags()
-    return facts
-
-
-# The instruction sets that decide int8 against float32 speed (x86: VNNI does int8 dot
-# products in one instruction; Arm: the dot-product extension "asimddp").
-SPEED_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "asimd", "asimddp", "i8mm")
-
-
-def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> list[str]:
-    """Which of SPEED_FLAGS the CPU has (empty where /proc/cpuinfo cannot be read)."""
-    try:
-        text = cpuinfo.read_text()
-    except OSError:
-        return []
-    found: set[str] = set()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            found.update(value.split())
-    return [flag for flag in SPEED_FLAGS if flag in found]
-
-
 def plan_total(config: BenchConfig, manifest: Manifest, selection: Selection) -> int:
     """How many steps the progress bar has (latency rows, machine rows, agreement variants,
-    pipeline formats)."""
+    pipeline formats, one a study)."""
     total = 0
     if "latency" in selection.sections:
+        rows = 0
         per_model = sum(1 for e in lat.KERAS_ENGINES if e in selection.engines)
         for name in selection.models:
             formats = [f for f in manifest.formats_of(name) if f in selection.formats]
-            per_threads = per_model + (len(formats) if "tflite" in selection.engines else 0)
-            total += per_threads * len(config.timing.threads)
-        total += len(config.timing.threads)
+            rows += per_model + (len(formats) if "tflite" in selection.engines else 0)
+        rows *= len(config.timing.threads)
+        total += (1 if config.timing.shared_process else rows) + len(config.timing.threads)
     if "agreement" in selection.sections and config.data_dir:
         for name in selection.models:
             total += 1 + sum(1 for f in manifest.formats_of(name) if f in selection.formats)
-    if "set" in selection.sections:
-        total += 1
     if "pipeline" in selection.sections:
-        from hemiface.benchmarks.pipeline_fps import variants
-
         total += len(selection.formats) * len(variants(config.quick))
-    return total
+    return total + sum(1 for s in ("set", "detectors", "int8_io") if s in selection.sections)
+
+
+@dataclass
+class _Run:
+    """What every section of one run shares."""
+
+    config: BenchConfig
+    manifest: Manifest
+    selection: Selection
+    sources: dict[str, Path | None]
+    images: list[LabelledImage]
+    step: Step | None
 
 
 def run_bench(
@@ -165,17 +172,45 @@ def run_bench(
     config.timing.threads = lat.thread_counts(config.timing.threads, physical_cores())
     if total:
         total(plan_total(config, manifest, selection))
-    sources = keras_sources(manifest, config.keras_dir)
-    titles = {e.name: e.title for e in manifest.models}
-    positive = manifest.models[0].positive_label
     images: list[LabelledImage] = []
     if config.data_dir:
+        first = manifest.models[0]
         images = labelled_images(
-            config.data_dir, manifest.models[0].labels, positive, config.agreement_limit
+            config.data_dir, first.labels, first.positive_label, config.agreement_limit
         )
-    created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    machine = _machine_facts()
-    settings = BenchSettings(
+    run = _Run(config, manifest, selection, keras_sources(manifest, config.keras_dir), images, step)
+    results = BenchResults(
+        schema_version=SCHEMA_VERSION,
+        command=config.command,
+        argv=config.argv,
+        created_utc=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        machine=machine_facts(),
+        settings=_settings(run),
+        models=_model_records(run),
+        latency=LatencySection("skipped", reason=NOT_CHOSEN),
+    )
+    with tempfile.TemporaryDirectory(prefix="hemiface-bench-") as work:
+        image = _benchmark_image(images, Path(work))
+        results.latency = _latency_section(run, image)
+        if keras_skipped:
+            results.latency.skipped = [keras_skipped]
+        results.delegation = delegation_section(
+            manifest, config.tflite_dir, selection.models, selection.formats, config.backend
+        )
+        results.set = _set_section(run, image)
+        results.pipeline = _pipeline_section(run, Path(work))
+        results.detectors = _detectors_section(run)
+        results.int8_io = _int8_io_section(run, Path(work))
+    results.agreement = _agreement_section(run)
+    results.headline = headline(results)
+    results.duration_s = time.time() - started
+    results.machine["load_average_end"] = load_average()
+    return results
+
+
+def _settings(run: _Run) -> BenchSettings:
+    config, selection = run.config, run.selection
+    return BenchSettings(
         sections=selection.sections,
         models=selection.models,
         formats=selection.formats,
@@ -189,53 +224,25 @@ def run_bench(
         tflite_dir=str(config.tflite_dir),
         keras_dir=str(config.keras_dir) if config.keras_dir else None,
         data_dir=str(config.data_dir) if config.data_dir else None,
-        n_images=len(images),
+        n_images=len(run.images),
         backend=config.backend,
+        profile=config.profile,
     )
-    models = [
+
+
+def _model_records(run: _Run) -> list[ModelRecord]:
+    titles = {e.name: e.title for e in run.manifest.models}
+    return [
         ModelRecord(
             name=name,
             title=titles[name],
-            formats=manifest.formats_of(name),
-            keras_source=str(sources[name]) if sources.get(name) else None,
-            keras_sha256=_sha256_of(sources.get(name)),
-            tflite_sha256={e.format: e.sha256 for e in manifest.models if e.name == name},
+            formats=run.manifest.formats_of(name),
+            keras_source=str(run.sources[name]) if run.sources.get(name) else None,
+            keras_sha256=_sha256_of(run.sources.get(name)),
+            tflite_sha256={e.format: e.sha256 for e in run.manifest.models if e.name == name},
         )
-        for name in selection.models
+        for name in run.selection.models
     ]
-    with tempfile.TemporaryDirectory(prefix="hemiface-bench-") as work:
-        image = _benchmark_image(images, Path(work))
-        latency = _latency_section(config, manifest, selection, sources, titles, image, step)
-        if keras_skipped:
-            latency.skipped = [keras_skipped]
-        delegation = delegation_section(
-            manifest, config.tflite_dir, selection.models, selection.formats, config.backend
-        )
-        set_section = _set_section(config, manifest, selection, image, step)
-        pipeline = _pipeline_section(
-            config, selection, step, Path(work), images[0].path if images else None
-        )
-    agreement = _agreement_section(config, manifest, selection, sources, images, step)
-    results = BenchResults(
-        schema_version=RESULTS_SCHEMA_VERSION,
-        command=config.command,
-        argv=config.argv,
-        created_utc=created,
-        machine=machine,
-        settings=settings,
-        models=models,
-        latency=latency,
-        delegation=DelegationSection.from_json(delegation),
-        set=set_section,
-        pipeline=pipeline,
-        agreement=agreement,
-    )
-    results.headline = headline(results)
-    results.duration_s = time.time() - started
-    results.machine["load_average_end"] = (
-        list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-    )
-    return results
 
 
 def _without_keras_rows(config: BenchConfig, selection: Selection) -> str | None:
@@ -254,133 +261,134 @@ def _without_keras_rows(config: BenchConfig, selection: Selection) -> str | None
     return "Keras rows (model.predict, model(x)): no --keras folder of Keras sources given"
 
 
-def _latency_section(
-    config: BenchConfig,
-    manifest: Manifest,
-    selection: Selection,
-    sources: dict[str, Path | None],
-    titles: dict[str, str],
-    image: Path,
-    step: Step | None,
-) -> LatencySection:
+def _latency_section(run: _Run, image: Path) -> LatencySection:
+    config, selection = run.config, run.selection
     if "latency" not in selection.sections:
-        return LatencySection("skipped", reason="not chosen with --only")
+        return LatencySection("skipped", reason=NOT_CHOSEN)
     specs = lat.plan_rows(
-        manifest,
+        run.manifest,
         config.tflite_dir,
-        sources,
-        selection.models,
-        selection.formats,
-        selection.engines,
+        run.sources,
+        lat.RowChoice(selection.models, selection.formats, selection.engines, config.backend),
         config.timing,
         image,
-        config.backend,
         loading={"unsafe": config.unsafe, "custom_objects": _str_or_none(config.custom_objects)},
     )
-    machine = lat.measure_machine(config.timing, step)
-    rows = lat.run_latency(specs, config.timing, titles, step)
+    machine = lat.measure_machine(config.timing, run.step)
+    titles = {e.name: e.title for e in run.manifest.models}
+    rows = lat.run_latency(specs, config.timing, titles, run.step)
     lat.add_machine_fraction(rows, machine)
-    ratios = lat.latency_ratios(rows)
+    over_predict, over_float32 = lat.latency_ratios(rows)
     return LatencySection(
         "ok",
-        rows=make_all(LatencyRow, rows, "latency.rows"),
-        machine_reference=make_all(MachineRow, machine, "latency.machine_reference"),
-        speedup_over_predict=make_all(
-            SpeedupOverPredict, ratios["speedup_over_predict"], "latency.speedup_over_predict"
-        ),
-        speedup_over_float32=make_all(
-            SpeedupOverFloat32, ratios["speedup_over_float32"], "latency.speedup_over_float32"
-        ),
+        rows=rows,
+        machine_reference=machine,
+        speedup_over_predict=over_predict,
+        speedup_over_float32=over_float32,
+        shared_process=True if config.timing.shared_process else None,
     )
 
 
-def _set_section(
-    config: BenchConfig,
-    manifest: Manifest,
-    selection: Selection,
-    image: Path,
-    step: Step | None,
-) -> SetSection:
+def _str_or_none(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
+def _set_section(run: _Run, image: Path) -> SetSection:
+    config, selection, manifest = run.config, run.selection, run.manifest
     if "set" not in selection.sections:
-        return SetSection("skipped", reason="not chosen with --only")
+        return SetSection("skipped", reason=NOT_CHOSEN)
     formats = [
         f for f in selection.formats if all(f in manifest.formats_of(m) for m in selection.models)
     ]
-    fused_formats = [f for f in formats if choose_fused(manifest, selection.models, f)]
-    section = run_set_section(
-        config.tflite_dir,
-        selection.models,
-        formats,
-        fused_formats,
-        config.timing.threads,
-        image,
-        max(config.timing.n, 21),
-        max(config.timing.max_time_s, 30.0),
-        config.backend,
-        config.timing.timeout_s,
-        step,
+    plan = SetPlan(
+        model_set=config.tflite_dir,
+        models=selection.models,
+        formats=formats,
+        fused_formats=[f for f in formats if choose_fused(manifest, selection.models, f)],
+        threads=config.timing.threads,
+        image=image,
+        n=max(config.timing.n, 21),
+        max_time_s=max(config.timing.max_time_s, 30.0),
+        backend=config.backend,
+        timeout_s=config.timing.timeout_s,
     )
-    return SetSection.from_json(section)
+    return run_set_section(plan, run.step)
 
 
-def _agreement_section(
-    config: BenchConfig,
-    manifest: Manifest,
-    selection: Selection,
-    sources: dict[str, Path | None],
-    images: list[LabelledImage],
-    step: Step | None,
-) -> AgreementSection:
-    if "agreement" not in selection.sections:
-        return AgreementSection("skipped", reason="not chosen with --only")
-    if not images:
+def _agreement_section(run: _Run) -> AgreementSection:
+    config = run.config
+    if "agreement" not in run.selection.sections:
+        return AgreementSection("skipped", reason=NOT_CHOSEN)
+    if not run.images:
         return AgreementSection("skipped", reason="no labelled folder (--data)")
-    from hemiface.benchmarks.agreement import run_agreement
+    from hemiface.benchmarks.agreement import run_agreement, summarize_agreement
 
     # The Keras sources are the reference for agreement whatever --only says of engines.
-    use_keras = config.keras_dir is not None
+    keras = KerasLoading(config.unsafe, config.custom_objects) if config.keras_dir else None
     try:
-        figures = run_agreement(
-            manifest,
+        found = run_agreement(
+            run.manifest,
             config.tflite_dir,
-            sources,
-            images,
-            selection.models,
-            selection.formats,
-            use_keras,
-            step,
-            unsafe=config.unsafe,
-            custom_objects=config.custom_objects,
+            run.sources,
+            run.images,
+            run.selection.models,
+            run.selection.formats,
+            keras,
+            run.step,
         )
     except HemifaceError as exc:
         return AgreementSection("failed", reason=str(exc))
-    return AgreementSection.from_json({"status": "ok", "data_dir": str(config.data_dir), **figures})
+    return summarize_agreement(found, str(config.data_dir))
 
 
-def _pipeline_section(
-    config: BenchConfig,
-    selection: Selection,
-    step: Step | None,
-    work: Path,
-    fallback_image: Path | None,
-) -> PipelineSection:
+def _pipeline_section(run: _Run, work: Path) -> PipelineSection:
+    config, selection = run.config, run.selection
     if "pipeline" not in selection.sections:
-        return PipelineSection("skipped", reason="not chosen with --only")
+        return PipelineSection("skipped", reason=NOT_CHOSEN)
     from hemiface.benchmarks.pipeline_fps import run_pipeline_section
 
-    section = run_pipeline_section(
-        config.tflite_dir,
-        selection.models,
-        selection.formats,
-        config.pipeline_frames,
-        step,
-        work,
-        config.video,
-        fallback_image,
-        config.timing.timeout_s,
-        config.quick,
+    plan = PipelinePlan(
+        model_set=config.tflite_dir,
+        models=selection.models,
+        formats=selection.formats,
+        frames=config.pipeline_frames,
+        video=config.video,
+        fallback_image=run.images[0].path if run.images else None,
+        timeout_s=config.timing.timeout_s,
+        quick=config.quick,
     )
-    return PipelineSection.from_json(section)
+    return run_pipeline_section(plan, work, run.step)
+
+
+def _detectors_section(run: _Run) -> DetectorsSection | None:
+    """Haar against BlazeFace (only when named in --only)."""
+    if "detectors" not in run.selection.sections:
+        return None
+    from hemiface.benchmarks.face_detection import FACE_FREE_FRAMES, compare_detectors
+
+    if run.step:
+        run.step("detectors: Haar against BlazeFace")
+    faces = QUICK_DETECTOR_FACES if run.config.quick else 200
+    face_free = QUICK_DETECTOR_FACES if run.config.quick else FACE_FREE_FRAMES
+    return compare_detectors(faces, face_free, run.config.tflite_dir)
+
+
+def _int8_io_section(run: _Run, work: Path) -> Int8IOSection | None:
+    """Full int8 with int8 against uint8 I/O (only when named in --only): the Keras
+    sources converted twice, calibrated on the data's train/ split (else the folder)."""
+    if "int8_io" not in run.selection.sections:
+        return None
+    from hemiface.benchmarks.int8_io import int8_io_section
+
+    if run.step:
+        run.step("int8-io: full int8 with int8 against uint8 input/output")
+    data = run.config.data_dir
+    if data is None:
+        return Int8IOSection("skipped", reason="no labelled folder (--data)")
+    calib = data / "train" if (data / "train").is_dir() else data
+    verify = labelled_root(data, run.manifest.models[0].labels)
+    sources = [p for name in run.selection.models if (p := run.sources.get(name))]
+    return int8_io_section(sources, calib, verify, work)
 
 
 def command_line(argv: list[str]) -> str:

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from hemiface.benchmarks.sections import BenchResults
 from hemiface.runtime.errors import HemifaceError, require_tensorflow
 from hemiface.runtime.options import Backend
 
@@ -41,7 +42,9 @@ def bench(
             "--only",
             help="Restrict to models (name or title), formats (float32, float16, dynamic, int8), "
             "engines (keras, predict, call, tflite) or sections (latency, set, agreement, "
-            "pipeline); repeat or comma-separate. Kinds not named run in full. Engines choose "
+            "pipeline; and the studies run only when named: detectors, Haar against "
+            "BlazeFace; int8-io, full int8 with int8 against uint8 I/O, needs --keras and "
+            "--data); repeat or comma-separate. Kinds not named run in full. Engines choose "
             "latency rows; agreement always compares with the Keras sources when --keras is "
             "given.",
         ),
@@ -178,20 +181,20 @@ def bench(
     written = write_outputs(results.to_json(), out, plots)
     for line in results.headline:
         console.print(f"  {line}", highlight=False, markup=False)
-    failed = count_failures(results.to_json())
+    failed = count_failures(results)
     console.print(f"wrote {', '.join(str(p) for p in written)}", highlight=False, markup=False)
     if failed:
         console.print(f"[bold red]{failed} row(s) failed[/]; see report.md")
         raise typer.Exit(1)
 
 
-def count_failures(results: dict) -> int:
-    rows = results["latency"].get("rows", []) + results["pipeline"].get("rows", [])
-    failed = sum(1 for r in rows if r.get("status") == "failed")
-    failed += len(results["agreement"].get("failures", []))
-    sections = ("agreement", "pipeline", "set")
-    failed += sum(1 for s in sections if results.get(s, {}).get("status") == "failed")
-    return failed
+def count_failures(results: BenchResults) -> int:
+    failed = [r.status for r in results.latency.rows].count("failed")
+    failed += [r.status for r in results.pipeline.rows].count("failed")
+    failed += len(results.agreement.failures or [])
+    statuses = [results.agreement.status, results.pipeline.status, results.set.status]
+    statuses += [s.status for s in (results.detectors, results.int8_io) if s is not None]
+    return failed + statuses.count("failed")
 
 
 def _invocation(params: dict) -> list[str]:

@@ -56,6 +56,18 @@ def open_model_set(tflite_dir: Path) -> Manifest:
     return load_manifest(Path(tflite_dir), check_files=False)
 
 
+def labelled_root(data_dir: Path, labels: list[str]) -> Path:
+    """The folder that holds the label folders: a split (test, val, ...) when `data_dir`
+    holds one with labelled images, else `data_dir`."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise HemifaceError(f"{root}: no such data folder")
+    for split in SPLIT_NAMES:
+        if (root / split).is_dir() and read_labelled_folder(root / split, labels):
+            return root / split
+    return root
+
+
 def labelled_images(
     data_dir: Path, labels: list[str], positive_label: str, limit: int | None = None
 ) -> list[LabelledImage]:
@@ -65,13 +77,7 @@ def labelled_images(
     is used. A label folder may sit at any depth (e.g. test/Left/*.jpg). `limit` keeps an
     even share of each label, in sorted order, so that quick runs stay balanced.
     """
-    root = Path(data_dir)
-    if not root.is_dir():
-        raise HemifaceError(f"{root}: no such data folder")
-    for split in SPLIT_NAMES:
-        if (root / split).is_dir() and read_labelled_folder(root / split, labels):
-            root = root / split
-            break
+    root = labelled_root(data_dir, labels)
     per_label: dict[str, list[LabelledImage]] = {}
     for item in read_labelled_folder(root, labels):
         y = 1 if item.label == positive_label else 0

@@ -1,4 +1,4 @@
-"""Write a results dict: results.json (validated), report.md, PNG plots."""
+"""Write a results dict: results.json (read back as its records first), report.md, PNG plots."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hemiface.benchmarks.report import render_report
-from hemiface.benchmarks.schema import validate
+from hemiface.benchmarks.sections import BenchResults, validate
 from hemiface.core.errors import HemifaceError
 from hemiface.runtime.manifest import atomic_write_bytes
 
@@ -30,7 +30,7 @@ def write_outputs(results: dict[str, Any], out_dir: Path, plots: bool = True) ->
     results = _clean(results)
     problems = validate(results)
     if problems:
-        raise HemifaceError(f"results do not match their schema: {'; '.join(problems[:5])}")
+        raise HemifaceError(f"results do not match their records: {'; '.join(problems)}")
     json_path = out_dir / "results.json"
     atomic_write_bytes(json_path, (json.dumps(results, indent=1) + "\n").encode("utf-8"))
     report_path = out_dir / "report.md"
@@ -41,5 +41,5 @@ def write_outputs(results: dict[str, Any], out_dir: Path, plots: bool = True) ->
     if plots:
         from hemiface.benchmarks.plots import write_plots
 
-        written += write_plots(results, out_dir)
+        written += write_plots(BenchResults.from_json(results), out_dir)
     return written

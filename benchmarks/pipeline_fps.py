@@ -14,12 +14,14 @@ from __future__ import annotations
 import importlib.util
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
+from hemiface.benchmarks.sections import PipelineRow, PipelineSection
 from hemiface.benchmarks.stats import summarize_ms
 from hemiface.runtime.images import read_image
 
@@ -152,72 +154,63 @@ def run_pipeline_worker(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_pipeline_section(
-    model_set: Path,
-    models: list[str],
-    formats: list[str],
-    frames: int,
-    step: Step | None,
-    work: Path,
-    video: Path | None = None,
-    fallback_image: Path | None = None,
-    timeout_s: float = 900.0,
-    quick: bool = False,
-) -> dict[str, Any]:
-    if importlib.util.find_spec("hemiface.runtime.pipeline") is None:
-        for fmt in formats:
-            if step:
-                step(f"pipeline {fmt} (skipped)")
-        return {
-            "status": "skipped",
-            "reason": "hemiface.runtime.pipeline is not available in this build",
-            "rows": [],
-        }
+@dataclass
+class PipelinePlan:
+    """What the pipeline section runs: the set's models and formats on a video (the given
+    one, or one made of a face picture), `frames` frames each, quick or every variant."""
+
+    model_set: Path
+    models: list[str]
+    formats: list[str]
+    frames: int
+    video: Path | None = None
+    fallback_image: Path | None = None
+    timeout_s: float = 900.0
+    quick: bool = False
+
+
+def run_pipeline_section(plan: PipelinePlan, work: Path, step: Step | None) -> PipelineSection:
     from hemiface.benchmarks.latency import run_worker
 
+    video = plan.video
     if video is None:
-        picture, origin = face_picture(fallback_image)
-        video = write_benchmark_video(work / "pipeline_640x480.mp4", frames, picture)
+        picture, origin = face_picture(plan.fallback_image)
+        video = write_benchmark_video(work / "pipeline_640x480.mp4", plan.frames, picture)
     else:
         origin = f"given video {video}"
     rows = []
-    for fmt in formats:
-        for variant, fuse, mode in variants(quick):
+    for fmt in plan.formats:
+        for variant, fuse, mode in variants(plan.quick):
             if step:
                 step(f"pipeline {fmt} {variant}")
             spec = {
                 "engine": "pipeline",
-                "model_set": str(model_set),
+                "model_set": str(plan.model_set),
                 "format": fmt,
-                "models": models,
+                "models": plan.models,
                 "video": str(video),
-                "frames": frames,
+                "frames": plan.frames,
                 "fuse": fuse,
                 "mode": mode,
             }
-            rows.append(_pipeline_row(fmt, variant, fuse, run_worker(spec, timeout_s)))
-    return {
-        "status": "ok",
-        "video": str(video) if video.parent != work else "generated 640x480 mp4",
-        "video_content": origin,
-        "frame_size": [FRAME_W, FRAME_H],
-        "rows": rows,
-    }
+            rows.append(_pipeline_row(fmt, variant, fuse, run_worker(spec, plan.timeout_s)))
+    return PipelineSection(
+        "ok",
+        video=str(video) if video.parent != work else "generated 640x480 mp4",
+        video_content=origin,
+        frame_size=[FRAME_W, FRAME_H],
+        rows=rows,
+    )
 
 
-def _pipeline_row(fmt: str, variant: str, fuse: bool, result: dict[str, Any]) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "format": fmt,
-        "variant": variant,
-        "fuse": fuse,
-        "status": "ok" if result.get("ok") else "failed",
-    }
-    if result.get("ok"):
-        row.update({k: v for k, v in result.items() if k not in ("ok", "first_prediction_at")})
-        if result["frame_ms"]:
-            summary = summarize_ms(result["frame_ms"])
-            row.update(median_ms=summary.median_ms, p90_ms=summary.p90_ms)
-        row["peak_rss_mb"] = result.get("peak_rss_mb")
-    else:
-        row["error"] = result.get("error")
+def _pipeline_row(fmt: str, variant: str, fuse: bool, result: dict[str, Any]) -> PipelineRow:
+    if not result.get("ok"):
+        return PipelineRow(fmt, variant, fuse, "failed", error=result.get("error"))
+    figures = {k: v for k, v in result.items() if k not in ("ok", "first_prediction_at")}
+    row = PipelineRow.from_json(
+        {"format": fmt, "variant": variant, "fuse": fuse, "status": "ok", **figures}
+    )
+    if row.frame_ms:
+        summary = summarize_ms(row.frame_ms)
+        row.median_ms, row.p90_ms = summary.median_ms, summary.p90_ms
     return row

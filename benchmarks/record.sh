@@ -30,8 +30,9 @@ if [ ! -f "$SET/hemiface.json" ]; then
 fi
 # BENCH_ARGS: extra options, e.g. "--n 50 --min-time 1 --images 200" for a shorter run.
 # shellcheck disable=SC2086
+# Every section, and the two studies: Haar against BlazeFace (detectors) and full int8 with
+# int8 against uint8 input/output (int8-io: converts the models twice, calibrated on train/).
 "$HEMIFACE" bench --keras "$MODELS" --tflite "$SET" --data "$DATA" --out benchmarks/results \
-  ${BENCH_ARGS:-}
-# Full int8 with int8 against uint8 input/output (agreement, partitions, speed).
-"$PYTHON" -m hemiface.benchmarks.int8_io "${sources[@]}" --calib "$DATA/train" \
-  --verify "$DATA/test" --out benchmarks/results
+  --only latency,set,agreement,pipeline,detectors,int8-io ${BENCH_ARGS:-}
+# The README's marked figures from the new results.json.
+"$PYTHON" tools/readme_figures.py

@@ -1,108 +1,350 @@
-"""The sections of results.json and the record of a whole run, built from the typed
-rows of rows.py; `BenchResults.to_json()` is what results.json holds and
-`BenchResults.from_json` reads one back (strictly, see rows.py)."""
+"""The typed records of results.json: one dataclass per result, the sections that hold
+them and the record of a whole run. `BenchResults.to_json()` is what results.json holds
+and `BenchResults.from_json` reads one back strictly (record.py); `validate` says whether
+a results.json reads back."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from hemiface.benchmarks.rows import (
-    AgreementPair,
-    DelegationRow,
-    LatencyRow,
-    MachineRow,
-    PipelineRow,
-    QualityRow,
-    SetRow,
-    SpeedupOverFloat32,
-    SpeedupOverPredict,
-    fields_json,
-    make,
-    make_all,
-    optional,
-)
+from hemiface.benchmarks.record import Record, RowFormatError, optional
+from hemiface.benchmarks.stats import LatencySummary
+
+SCHEMA_VERSION: Literal[1] = 1
+Status = Literal["ok", "failed"]
+SectionStatus = Literal["ok", "skipped", "failed"]
 
 
 @dataclass
-class LatencySection:
-    status: str  # ok | skipped
+class LatencyRow(Record):
+    """One (model, engine, format, threads) row: identity, status and figures (None
+    where not measured)."""
+
+    model: str
+    title: str
+    engine: Literal["keras_predict", "keras_call", "tflite"]
+    format: str | None
+    engine_label: str
+    threads: int
+    status: Status
+    error: str | None
+    backend: str | None
+    file_size_bytes: int | None
+    n: int | None
+    median_ms: float | None
+    p90_ms: float | None
+    p99_ms: float | None
+    mean_ms: float | None
+    std_ms: float | None
+    min_ms: float | None
+    max_ms: float | None
+    import_s: float | None
+    init_s: float | None
+    preprocess_s: float | None
+    first_inference_s: float | None
+    cold_start_s: float | None
+    peak_rss_mb: float | None
+    rss_ready_mb: float | None
+    macs: int | None
+    p: float | None
+    delegate_partitions: int | None
+    undelegated_ops: list[str] | None
+    gmacs_per_s: float | None
+    samples_ms: list[float]
+    fraction_of_machine: float | None = None
+
+
+@dataclass
+class MachineRow(Record):
+    """Float32 GEMM throughput at one thread count: the machine's yardstick."""
+
+    threads: int
+    status: Status
+    error: str | None
+    gmacs_per_s: float | None
+
+
+@dataclass
+class SpeedupOverPredict(Record):
+    model: str
+    threads: int
+    engine_label: str
+    speedup: float
+
+
+@dataclass
+class SpeedupOverFloat32(Record):
+    model: str
+    threads: int
+    format: str
+    speedup: float
+
+
+@dataclass
+class SetRow(Record):
+    """One configuration of the whole set: format, fused or separate, sequential or in
+    threads, interpreter threads; toolkit and bare timings."""
+
+    format: str
+    fused: bool
+    concurrency: Literal["sequential", "threads"]
+    threads: int
+    interpreters: int
+    layout: str
+    p: list[float]
+    toolkit: LatencySummary
+    bare: LatencySummary
+    overhead_pct: float | None = None
+    vs_reference: float | None = None
+    bare_vs_reference: float | None = None
+
+
+@dataclass
+class PipelineRow(Record):
+    """One live-loop variant on one format; a failed row has its error and no figures."""
+
+    format: str
+    variant: str
+    fuse: bool
+    status: Status
+    error: str | None = None
+    init_s: float | None = None
+    frames: int | None = None
+    seconds: float | None = None
+    fps: float | None = None
+    frames_with_face: int | None = None
+    predicted: int | None = None
+    stage_ms: dict[str, float] | None = None
+    models: int | None = None
+    interpreters: int | None = None
+    layout: str | None = None
+    mode: str | None = None
+    mode_reason: str | None = None
+    mode_ms_per_frame: dict[str, float] | None = None
+    threads: int | None = None
+    backend: str | None = None
+    detector: str | None = None
+    frame_ms: list[float] | None = None
+    peak_rss_mb: float | None = None
+    cold_start_s: float | None = None
+    median_ms: float | None = None
+    p90_ms: float | None = None
+
+    def omitted(self) -> set[str]:
+        if self.status == "ok":
+            return {"error"}
+        return {f for f in self.__dataclass_fields__ if f not in _IDENTITY["pipeline"]}
+
+
+@dataclass
+class DelegationRow(Record):
+    """How XNNPACK partitions one artifact here; a failed row has its error instead."""
+
+    artifact: str
+    format: str
+    file: str
+    status: Status
+    error: str | None = None
+    partitions: int | None = None
+    undelegated_ops: list[str] | None = None
+    recorded_partitions: int | None = None
+
+    def omitted(self) -> set[str]:
+        if self.status == "ok":
+            return {"error"}
+        return {f for f in self.__dataclass_fields__ if f not in _IDENTITY["delegation"]}
+
+
+_IDENTITY = {
+    "pipeline": ("format", "variant", "fuse", "status", "error"),
+    "delegation": ("artifact", "format", "file", "status", "error"),
+}
+
+
+@dataclass
+class AgreementPair(Record):
+    """Two probability vectors over the same images: a converted variant against its
+    Keras source (model, format), or any two vectors (model and format left empty)."""
+
+    model: str
+    format: str
+    n: int
+    label_agreement: float  # share of images with the same thresholded label
+    flips: int  # images whose label differs
+    mean_abs_dp: float
+    p99_abs_dp: float
+    max_abs_dp: float
+    abs_dp: list[float] = field(default_factory=list)
+
+
+@dataclass
+class QualityRow(Record):
+    model: str
+    variant: str
+    n: int
+    accuracy: float
+    roc_auc: float | None
+    ece: float
+    flip_consistency: float
+    mean_p: float
+
+
+@dataclass
+class ModelPair(Record):
+    a: str
+    b: str
+    label_agreement: float
+    kappa: float
+
+
+@dataclass
+class Ensemble(Record):
+    """The models of one variant together (figures only for two models or more)."""
+
+    models: list[str]
+    mean_p_accuracy: float | None = None
+    mean_p_roc_auc: float | None = None
+    majority_accuracy: float | None = None
+
+    def omitted(self) -> set[str]:
+        return (
+            set()
+            if len(self.models) >= 2
+            else {"mean_p_accuracy", "mean_p_roc_auc", "majority_accuracy"}
+        )
+
+
+@dataclass
+class BetweenModels(Record):
+    variant: str
+    pairs: list[ModelPair]
+    ensemble: Ensemble
+
+
+@dataclass
+class Failure(Record):
+    item: str
+    error: str
+
+
+@dataclass
+class SkinToneBand(Record):
+    """Faces found by each detector in one band of skin luminance (0-255)."""
+
+    luminance_low: float
+    luminance_high: float
+    faces: int
+    found: dict[str, int]  # detector name -> faces found
+    rate: dict[str, float]
+
+
+@dataclass
+class DetectorTiming(Record):
+    median_ms: float
+    p90_ms: float
+    calls: int
+
+
+@dataclass
+class PhotoFind(Record):
+    found: bool
+    box: list[int] | None
+    roll_deg: float | None = optional()
+
+
+@dataclass
+class VideoFinds(Record):
+    frames: int
+    found: dict[str, int]
+    seconds: float
+    fps: float
+    seed: int
+
+
+@dataclass
+class DetectorLoop(Record):
+    """The live loop with one detector: mean of the rounds."""
+
+    frames: int
+    predicted: int
+    fps: float
+    fps_rounds: list[float]
+    face_ms: float
+    models_ms: float
+
+
+@dataclass
+class DetectorLoops(Record):
+    format: str
+    models: int
+    threads: int
+    rounds: int
+    detectors: dict[str, DetectorLoop]
+
+
+@dataclass
+class Int8IORow(Record):
+    """Full int8 with int8 or uint8 input/output: speed, partitions, agreement."""
+
+    model: str
+    title: str
+    io: Literal["int8", "uint8"]
+    bare_ms: float
+    whole_ms: float
+    pixels: str | None
+    partitions: int | None
+    undelegated_ops: list[str] | None
+    agreement: float | None
+    max_abs_dp: float | None
+    n_images: int | None
+
+
+@dataclass
+class LatencySection(Record):
+    status: SectionStatus
     reason: str | None = optional()
     rows: list[LatencyRow] = field(default_factory=list)
     machine_reference: list[MachineRow] | None = optional()
     speedup_over_predict: list[SpeedupOverPredict] | None = optional()
     speedup_over_float32: list[SpeedupOverFloat32] | None = optional()
     skipped: list[str] | None = optional()  # rows left out, and why
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> LatencySection:
-        where = "latency"
-        section = make(cls, data, where)
-        section.rows = make_all(LatencyRow, data["rows"], f"{where}.rows")
-        if "machine_reference" in data:
-            section.machine_reference = make_all(
-                MachineRow, data["machine_reference"], f"{where}.machine_reference"
-            )
-        if "speedup_over_predict" in data:
-            section.speedup_over_predict = make_all(
-                SpeedupOverPredict, data["speedup_over_predict"], f"{where}.speedup_over_predict"
-            )
-        if "speedup_over_float32" in data:
-            section.speedup_over_float32 = make_all(
-                SpeedupOverFloat32, data["speedup_over_float32"], f"{where}.speedup_over_float32"
-            )
-        return section
+    # Rows timed in one shared process (the demo's profile): their cold start and peak
+    # memory are not their own and are not reported.
+    shared_process: bool | None = optional()
 
 
 @dataclass
-class SetSection:
-    status: str  # ok | skipped | failed
+class SetSection(Record):
+    status: SectionStatus
     reason: str | None = optional()
     reference: str | None = optional()
     rounds: int | None = optional()
     rows: list[SetRow] = field(default_factory=list)
     peak_rss_mb: float | None = optional()
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> SetSection:
-        section = make(cls, data, "set")
-        section.rows = make_all(SetRow, data["rows"], "set.rows")
-        return section
-
 
 @dataclass
-class PipelineSection:
-    status: str  # ok | skipped
+class PipelineSection(Record):
+    status: SectionStatus
     reason: str | None = optional()
     video: str | None = optional()
     video_content: str | None = optional()
     frame_size: list[int] | None = optional()
     rows: list[PipelineRow] = field(default_factory=list)
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> PipelineSection:
-        section = make(cls, data, "pipeline")
-        section.rows = make_all(PipelineRow, data["rows"], "pipeline.rows")
-        return section
-
 
 @dataclass
-class DelegationSection:
-    status: str
+class DelegationSection(Record):
+    status: SectionStatus
     reason: str | None = optional()
     backend: str | None = optional()
     rows: list[DelegationRow] = field(default_factory=list)
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> DelegationSection:
-        section = make(cls, data, "delegation")
-        section.rows = make_all(DelegationRow, data["rows"], "delegation.rows")
-        return section
-
 
 @dataclass
-class AgreementSection:
-    status: str  # ok | skipped | failed
+class AgreementSection(Record):
+    status: SectionStatus
     reason: str | None = optional()
     data_dir: str | None = optional()
     n_images: int | None = optional()
@@ -110,21 +352,42 @@ class AgreementSection:
     threshold: float | None = optional()
     vs_source: list[AgreementPair] | None = optional()
     quality: list[QualityRow] | None = optional()
-    between_models: list[dict[str, Any]] | None = optional()
-    failures: list[dict[str, str]] | None = optional()
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> AgreementSection:
-        section = make(cls, data, "agreement")
-        if "vs_source" in data:
-            section.vs_source = make_all(AgreementPair, data["vs_source"], "agreement.vs_source")
-        if "quality" in data:
-            section.quality = make_all(QualityRow, data["quality"], "agreement.quality")
-        return section
+    between_models: list[BetweenModels] | None = optional()
+    failures: list[Failure] | None = optional()
 
 
 @dataclass
-class ModelRecord:
+class DetectorsSection(Record):
+    """Haar against BlazeFace: faces found by skin tone, false detections, time a frame,
+    a real photograph, the demo's video and the live loop with each."""
+
+    status: SectionStatus
+    reason: str | None = optional()
+    detectors: list[str] = field(default_factory=list)
+    frame_size: list[int] | None = optional()
+    face_pixels: int | None = optional()
+    skin_tone_bands: list[SkinToneBand] = field(default_factory=list)
+    face_free_frames: int | None = optional()
+    false_detections: dict[str, int] | None = optional()
+    threads: int | None = optional()
+    timing: dict[str, DetectorTiming] | None = optional()
+    time_ratio_blazeface_to_haar: float | None = optional()
+    astronaut: dict[str, PhotoFind] | None = optional()
+    demo_video: VideoFinds | None = optional()
+    live_loop: DetectorLoops | None = optional()
+
+
+@dataclass
+class Int8IOSection(Record):
+    status: SectionStatus
+    reason: str | None = optional()
+    rounds: int | None = optional()
+    runs_per_round: int | None = optional()
+    rows: list[Int8IORow] = field(default_factory=list)
+
+
+@dataclass
+class ModelRecord(Record):
     """A model of the run, with the sha256 of its Keras source and its artifacts."""
 
     name: str
@@ -136,7 +399,7 @@ class ModelRecord:
 
 
 @dataclass
-class BenchSettings:
+class BenchSettings(Record):
     sections: list[str]
     models: list[str]
     formats: list[str]
@@ -152,24 +415,39 @@ class BenchSettings:
     data_dir: str | None
     n_images: int
     backend: str | None
+    profile: str | None = optional()  # "demo": the demo's short profile (bench.demo_config)
+
+
+def _not_measured() -> Any:
+    return {"status": "skipped", "reason": "not measured"}
 
 
 @dataclass
-class BenchResults:
-    """Every figure of one `hemiface bench` run: what results.json holds."""
+class BenchResults(Record):
+    """Every figure of one `hemiface bench` run: what results.json holds. A section an
+    older run did not measure (set, delegation) reads as skipped; the optional studies
+    (detectors, int8_io) are left out when not chosen."""
 
-    schema_version: int
+    schema_version: Literal[1]
     command: str
     argv: list[str]
     created_utc: str
-    machine: dict[str, Any]  # the machine's facts as `hemiface info` collects them
+    machine: dict[str, Any]  # machine.machine_facts(): `hemiface info`'s facts and more
     settings: BenchSettings
     models: list[ModelRecord]
     latency: LatencySection
-    delegation: DelegationSection
-    set: SetSection
-    pipeline: PipelineSection
-    agreement: AgreementSection
+    delegation: DelegationSection = field(
+        default_factory=lambda: DelegationSection.from_json(_not_measured())
+    )
+    set: SetSection = field(default_factory=lambda: SetSection.from_json(_not_measured()))
+    pipeline: PipelineSection = field(
+        default_factory=lambda: PipelineSection.from_json(_not_measured())
+    )
+    agreement: AgreementSection = field(
+        default_factory=lambda: AgreementSection.from_json(_not_measured())
+    )
+    detectors: DetectorsSection | None = optional()
+    int8_io: Int8IOSection | None = optional()
     headline: list[str] = field(default_factory=list)
     duration_s: float = 0.0
 
@@ -177,20 +455,12 @@ class BenchResults:
         """Model name -> title."""
         return {m.name: m.title for m in self.models}
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> BenchResults:
-        """A results.json's content. A section an older run did not measure (set,
-        delegation) reads as skipped."""
-        not_measured = {"status": "skipped", "reason": "not measured", "rows": []}
-        results = make(cls, {**{"set": None, "delegation": None}, **data}, "results")
-        results.settings = make(BenchSettings, data["settings"], "settings")
-        results.models = make_all(ModelRecord, data["models"], "models")
-        results.latency = LatencySection.from_json(data["latency"])
-        results.delegation = DelegationSection.from_json(data.get("delegation", not_measured))
-        results.set = SetSection.from_json(data.get("set", not_measured))
-        results.pipeline = PipelineSection.from_json(data["pipeline"])
-        results.agreement = AgreementSection.from_json(data["agreement"])
-        return results
 
-    def to_json(self) -> dict[str, Any]:
-        return fields_json(self)
+def validate(data: Any) -> list[str]:
+    """Why `data` is not a results.json this version reads ([] when it is): the first
+    missing, unknown or mistyped field, named by its path."""
+    try:
+        BenchResults.from_json(data)
+    except RowFormatError as exc:
+        return [str(exc)]
+    return []

@@ -1,5 +1,5 @@
 """What a bench run measures: `--only` tokens split into models, formats, engines and
-sections."""
+sections (the four of SECTIONS by default; the STUDIES only when named)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from hemiface.core.errors import HemifaceError
 from hemiface.runtime.manifest import FORMATS, Manifest
 
 SECTIONS = ("latency", "set", "agreement", "pipeline")
+# Studies that run only when named: they take minutes (int8_io converts the models twice).
+STUDIES = ("detectors", "int8_io")
 ENGINE_ALIASES = {
     "keras": list(lat.KERAS_ENGINES),
     "predict": ["keras_predict"],
@@ -31,7 +33,7 @@ class Selection:
 def parse_only(only: list[str], manifest: Manifest) -> Selection:
     """Split --only tokens into models, formats, engines and sections; each kind not
     named means all of that kind. Models may be named by name or title."""
-    titles = {}
+    titles: dict[str, str] = {}
     for entry in manifest.models:
         titles.setdefault(entry.title.lower(), entry.name)
         titles.setdefault(entry.name.lower(), entry.name)
@@ -49,10 +51,11 @@ def parse_only(only: list[str], manifest: Manifest) -> Selection:
             formats.append(token)
         elif token in ENGINE_ALIASES:
             engines += ENGINE_ALIASES[token]
-        elif token.replace("_", "-") in SECTIONS or token in SECTIONS:
+        elif token in SECTIONS or token in STUDIES:
             sections.append(token)
         else:
-            choices = sorted(set(titles) | set(FORMATS) | set(ENGINE_ALIASES) | set(SECTIONS))
+            kinds = set(titles) | set(FORMATS) | set(ENGINE_ALIASES) | set(SECTIONS)
+            choices = sorted(kinds | {s.replace("_", "-") for s in STUDIES})
             raise HemifaceError(
                 f"--only {raw!r}: not a model, format, engine or section; "
                 f"choose from {', '.join(choices)}"
@@ -62,5 +65,5 @@ def parse_only(only: list[str], manifest: Manifest) -> Selection:
         models=list(dict.fromkeys(models)) or manifest.names(),
         formats=list(dict.fromkeys(formats)) or present_formats,
         engines=list(dict.fromkeys(engines)) or list(lat.ENGINES),
-        sections=[s for s in SECTIONS if s in sections] or list(SECTIONS),
+        sections=[s for s in (*SECTIONS, *STUDIES) if s in sections] or list(SECTIONS),
     )

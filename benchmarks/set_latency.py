@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hemiface.benchmarks.sections import SetRow, SetSection
 from hemiface.benchmarks.stats import ratio, summarize_ms, time_round_robin
 
 Step = Callable[[str], None]
@@ -87,69 +88,70 @@ def run_set_worker(spec: dict[str, Any]) -> dict[str, Any]:
                 "interpreters": model_set.interpreters,
                 "layout": model_set.describe(),
                 "p": [round(p, 6) for p in model_set.probabilities(rgb)],
-                "toolkit": summarize_ms(toolkit[key]).to_dict(),
-                "bare": summarize_ms(bare[key]).to_dict(),
+                "toolkit": summarize_ms(toolkit[key]).to_json(),
+                "bare": summarize_ms(bare[key]).to_json(),
             }
         )
         model_set.close()
     return {"rows": rows, "first_prediction_at": time.time()}
 
 
-def set_ratios(rows: list[dict[str, Any]]) -> None:
+def set_ratios(rows: list[SetRow]) -> None:
     """Add to each row its toolkit overhead and its ratio to the reference configuration."""
-    reference = next(
-        (r for r in rows if (r["format"], r["fused"], r["concurrency"], r["threads"]) == REFERENCE),
-        None,
-    )
+    reference = next((r for r in rows if set_key(r) == REFERENCE), None)
     for row in rows:
-        toolkit, bare = row["toolkit"]["median_ms"], row["bare"]["median_ms"]
-        row["overhead_pct"] = (toolkit / bare - 1.0) * 100.0 if bare else None
-        row["vs_reference"] = ratio(
-            toolkit, reference["toolkit"]["median_ms"] if reference else None
-        )
-        row["bare_vs_reference"] = ratio(
-            bare, reference["bare"]["median_ms"] if reference else None
-        )
+        toolkit, bare = row.toolkit.median_ms, row.bare.median_ms
+        row.overhead_pct = (toolkit / bare - 1.0) * 100.0 if bare else None
+        row.vs_reference = ratio(toolkit, reference.toolkit.median_ms if reference else None)
+        row.bare_vs_reference = ratio(bare, reference.bare.median_ms if reference else None)
 
 
-def run_set_section(
-    model_set: Path,
-    models: list[str],
-    formats: list[str],
-    fused_formats: list[str],
-    threads: list[int],
-    image: Path | None,
-    n: int,
-    max_time_s: float,
-    backend: str | None,
-    timeout_s: float,
-    step: Step | None = None,
-) -> dict[str, Any]:
+def set_key(row: SetRow) -> tuple[str, bool, str, int]:
+    return (row.format, row.fused, row.concurrency, row.threads)
+
+
+@dataclass
+class SetPlan:
+    """What the set section times: which formats (fused where the set can), at which
+    thread counts, on which image, for how long."""
+
+    model_set: Path
+    models: list[str]
+    formats: list[str]
+    fused_formats: list[str]
+    threads: list[int]
+    image: Path | None
+    n: int
+    max_time_s: float
+    backend: str | None
+    timeout_s: float
+
+
+def run_set_section(plan: SetPlan, step: Step | None = None) -> SetSection:
     from hemiface.benchmarks.latency import run_worker
 
     if step:
         step("set: every model at once, fused vs separate, sequential vs threads")
-    configs = plan_configs(formats, fused_formats, sorted({1, *threads}))
     spec = {
         "engine": "set",
-        "model_set": str(model_set),
-        "models": models,
-        "configs": configs,
-        "image": str(image) if image else None,
-        "n": n,
+        "model_set": str(plan.model_set),
+        "models": plan.models,
+        "configs": plan_configs(plan.formats, plan.fused_formats, sorted({1, *plan.threads})),
+        "image": str(plan.image) if plan.image else None,
+        "n": plan.n,
         "warmup": 3,
-        "max_time_s": max_time_s,
-        "backend": backend,
+        "max_time_s": plan.max_time_s,
+        "backend": plan.backend,
     }
-    result = run_worker(spec, timeout_s)
+    result = run_worker(spec, plan.timeout_s)
     if not result.get("ok"):
-        return {"status": "failed", "reason": result.get("error", "unknown error"), "rows": []}
-    rows = result["rows"]
+        return SetSection("failed", reason=result.get("error", "unknown error"))
+    rows = [SetRow.from_json(row, f"set.rows[{i}]") for i, row in enumerate(result["rows"])]
     set_ratios(rows)
-    return {
-        "status": "ok",
-        "reference": "separate float32 artifacts, one after the other, 1 thread",
-        "rounds": ROUNDS,
-        "rows": rows,
-        "peak_rss_mb": result.get("peak_rss_mb"),
-    }
+    return SetSection(
+        "ok",
+        reference="separate float32 artifacts, one after the other, 1 thread",
+        rounds=ROUNDS,
+        rows=rows,
+        peak_rss_mb=result.get("peak_rss_mb"),
+    )

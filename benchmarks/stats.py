@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 
+from hemiface.benchmarks.record import Record
+
+K = TypeVar("K", bound=Hashable)
+
 
 @dataclass
-class LatencySummary:
+class LatencySummary(Record):
     """Milliseconds over `n` timed single-image runs."""
 
     n: int
@@ -22,9 +26,6 @@ class LatencySummary:
     std_ms: float
     min_ms: float
     max_ms: float
-
-    def to_dict(self) -> dict[str, float | int]:
-        return asdict(self)
 
 
 def summarize_ms(samples_ms: Sequence[float]) -> LatencySummary:
@@ -56,19 +57,19 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
 
 
 def time_round_robin(
-    model_sets: Mapping[Hashable, Any],
+    model_sets: Mapping[K, Any],
     rgb: np.ndarray,
     rounds: int,
     per_round: int,
     warmup: int,
     max_time_s: float | None = None,
-) -> tuple[dict[Hashable, list[float]], dict[Hashable, list[float]]]:
+) -> tuple[dict[K, list[float]], dict[K, list[float]]]:
     """Time open model sets in turn on one image: after `warmup` predictions each, `rounds`
     rounds of `per_round` runs of every set, so that a slow spell of the machine hits all
     of them alike. Returns (whole prediction ms, bare invokes ms) per key; stops after the
     round in which `max_time_s` has passed."""
-    whole: dict[Hashable, list[float]] = {key: [] for key in model_sets}
-    bare: dict[Hashable, list[float]] = {key: [] for key in model_sets}
+    whole: dict[K, list[float]] = {key: [] for key in model_sets}
+    bare: dict[K, list[float]] = {key: [] for key in model_sets}
     for model_set in model_sets.values():  # warm-up: allocation and weight packing
         for _ in range(warmup):
             model_set.probabilities(rgb)

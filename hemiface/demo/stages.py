@@ -264,21 +264,12 @@ def stage_explain(ctx: DemoContext) -> ExplainOutput:
 
 
 def stage_bench(ctx: DemoContext) -> BenchOutput:
-    from hemiface.benchmarks.bench import BenchConfig, quick_timing, run_bench
+    from hemiface.benchmarks.bench import demo_config, run_bench
     from hemiface.benchmarks.output import write_outputs
 
     folder = ctx.out / "bench"
-    config = BenchConfig(
-        tflite_dir=ctx.modelset,
-        out_dir=folder,
-        keras_dir=ctx.models,
-        data_dir=ctx.data / "test",
-        timing=quick_timing([1]),
-        agreement_limit=120,
-        pipeline_frames=60,
-        quick=True,
-        command="hemiface demo (bench stage, quick settings)",
-    )
+    # The demo's profile: the same questions as `hemiface bench`, in about a minute.
+    config = demo_config(ctx.modelset, folder, ctx.models, ctx.data / "test")
     results = run_bench(config, step=lambda what: ctx.progress(what, 0, 0))
     files = write_outputs(results.to_json(), folder)
     return BenchOutput(files=[str(f) for f in files], report=str(folder / "report.md"))

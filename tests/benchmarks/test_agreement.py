@@ -4,7 +4,12 @@ from pathlib import Path
 
 import numpy as np
 
-from hemiface.benchmarks.agreement import run_agreement, summarize_agreement
+from hemiface.benchmarks.agreement import (
+    KerasLoading,
+    Probabilities,
+    run_agreement,
+    summarize_agreement,
+)
 from hemiface.benchmarks.inputs import keras_sources, labelled_images
 from hemiface.runtime.manifest import load_manifest
 
@@ -17,9 +22,11 @@ def test_agreement_on_tiny_models(bench_assets: dict[str, Path]) -> None:
     images = labelled_images(bench_assets["data"], ["Left", "Right"], "Right")
     assert len(images) == 12 and sum(i.y for i in images) == 6
     names = manifest.names()
-    figures = run_agreement(
-        manifest, bench_assets["tflite"], sources, images, names, ["float32", "int8"]
-    )
+    found = run_agreement(
+        manifest, bench_assets["tflite"], sources, images, names, ["float32", "int8"],
+        KerasLoading(),
+    )  # fmt: skip
+    figures = summarize_agreement(found).to_json()
     assert figures["failures"] == []
     assert figures["n_images"] == 12
     by_artifact = {(v["model"], v["format"]): v for v in figures["vs_source"]}
@@ -49,7 +56,8 @@ def test_agreement_of_identical_models() -> None:
     y = (rng.random(20) > 0.5).astype(np.int64)
     vectors = {("a", "keras"): p, ("a", "float32"): p.copy(), ("b", "float32"): p.copy()}
     flips = {key: 1 - v for key, v in vectors.items()}
-    figures = summarize_agreement(vectors, flips, y, ["a", "b"], 0.5, [])
+    found = Probabilities(y, 0.5, ["a", "b"], p=vectors, p_flip=flips)
+    figures = summarize_agreement(found).to_json()
     (vs,) = figures["vs_source"]
     assert vs["label_agreement"] == 1.0 and vs["max_abs_dp"] == 0.0
     (pair,) = figures["between_models"][1]["pairs"]

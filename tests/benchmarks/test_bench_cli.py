@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from hemiface.benchmarks.schema import validate
+from hemiface.benchmarks.sections import validate
 from hemiface.cli import app
 
 
@@ -163,7 +163,7 @@ def test_bench_set_section_and_partitions(fused_set, tmp_path: Path) -> None:  #
 
 
 def test_cpu_flags_read_x86_and_arm(tmp_path: Path) -> None:
-    from hemiface.benchmarks.bench import cpu_flags
+    from hemiface.benchmarks.machine import cpu_flags
 
     x86 = tmp_path / "x86"
     x86.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 fma avx512_vnni\n\n")
@@ -174,24 +174,27 @@ def test_cpu_flags_read_x86_and_arm(tmp_path: Path) -> None:
     assert cpu_flags(tmp_path / "missing") == []
 
 
-def test_int8_io_comparison(sibling_sources: Path, tmp_path: Path) -> None:
-    from hemiface.benchmarks.int8_io import main
+def test_int8_io_section(sibling_sources: Path, tmp_path: Path) -> None:
+    from hemiface.benchmarks.int8_io import int8_io_section
+    from hemiface.benchmarks.report import int8_io_table
 
     images = sibling_sources / "images"
     model = sibling_sources / "models" / "cnn_stroke_model.keras"
-    assert (
-        main([str(model), "--calib", str(images), "--verify", str(images), "--out", str(tmp_path)])
-        == 0
-    )
-    rows = {r["io"]: r for r in json.loads((tmp_path / "int8_io.json").read_text())["rows"]}
+    section = int8_io_section([model], images, images, tmp_path)
+    assert section.status == "ok", section.reason
+    rows = {r.io: r for r in section.rows}
     assert set(rows) == {"int8", "uint8"}
-    assert rows["int8"]["pixels"] == "int8" and rows["uint8"]["pixels"] == "uint8"
-    assert rows["int8"]["undelegated_ops"] == [] and "QUANTIZE" in rows["uint8"]["undelegated_ops"]
+    assert rows["int8"].pixels == "int8" and rows["uint8"].pixels == "uint8"
+    assert rows["int8"].undelegated_ops == [] and "QUANTIZE" in (
+        rows["uint8"].undelegated_ops or []
+    )
     # The same quantization shifted by 128: the same answers.
-    assert rows["int8"]["agreement"] == rows["uint8"]["agreement"]
-    assert rows["int8"]["max_abs_dp"] == pytest.approx(rows["uint8"]["max_abs_dp"], abs=1e-6)
-    assert all(r["bare_ms"] > 0 and r["whole_ms"] >= r["bare_ms"] * 0.5 for r in rows.values())
-    assert "int8/uint8" in (tmp_path / "int8_io.md").read_text()
+    assert rows["int8"].agreement == rows["uint8"].agreement
+    assert rows["int8"].max_abs_dp == pytest.approx(rows["uint8"].max_abs_dp, abs=1e-6)
+    assert all(r.bare_ms > 0 and r.whole_ms >= r.bare_ms * 0.5 for r in rows.values())
+    assert any("int8/uint8" in line for line in int8_io_table(section))
+    broken = int8_io_section([tmp_path / "missing.keras"], images, images, tmp_path / "w")
+    assert broken.status == "failed" and "convert --int8-io int8 failed" in (broken.reason or "")
 
 
 def test_bench_without_keras_skips_the_keras_rows_and_exits_zero(
@@ -238,3 +241,34 @@ def test_bench_backend_is_a_choice_and_the_invocation_names_its_value() -> None:
     assert args == ["bench", "--tflite", "set", "--backend", "tflite-runtime"]
     code, output = _run(["--tflite", "set", "--out", "o", "--backend", "litert"])
     assert code == 2 and "'--backend'" in output
+
+
+def test_demo_profile_times_every_row_in_one_process_and_says_so(
+    bench_assets: dict[str, Path], tmp_path: Path
+) -> None:
+    from hemiface.benchmarks.bench import DEMO_IMAGES, demo_config, run_bench
+    from hemiface.benchmarks.output import write_outputs
+
+    config = demo_config(
+        bench_assets["tflite"], tmp_path, bench_assets["keras"], bench_assets["data"]
+    )
+    config.only += ["CNN", "latency", "agreement"]  # the profile's rows on one model, quickly
+    steps: list[str] = []
+    results = run_bench(config, steps.append)
+    assert "latency: 3 rows in one process" in steps
+    rows = {r.engine_label: r for r in results.latency.rows}
+    assert set(rows) == {"keras_predict", "tflite:float32", "tflite:int8"}  # no model(x)
+    for row in rows.values():
+        assert row.status == "ok" and row.median_ms and row.n == 10, row.error
+        assert row.cold_start_s is None and row.peak_rss_mb is None  # not the row's own
+    assert results.latency.shared_process is True
+    assert {s.engine_label for s in results.latency.speedup_over_predict or []} == {
+        "tflite:float32",
+        "tflite:int8",
+    }
+    assert results.settings.profile == "demo" and results.agreement.n_images == 12 <= DEMO_IMAGES
+    assert results.headline[0].startswith("Demo profile: 10 timed runs a row")
+    assert "12 labelled images (6 positive) for agreement" in results.headline[0]
+    write_outputs(results.to_json(), tmp_path, plots=False)
+    report = (tmp_path / "report.md").read_text()
+    assert "Not measured: every row of this run was timed in one shared process" in report

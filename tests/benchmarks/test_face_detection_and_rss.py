@@ -6,9 +6,9 @@ from hemiface.benchmarks.face_detection import (
     compare_detectors,
     detection_by_skin_tone,
     face_free_frames,
-    render_markdown,
     skin_luminance,
 )
+from hemiface.benchmarks.report import detectors_tables
 
 
 def test_bands_cover_every_face_in_luminance_order() -> None:
@@ -31,7 +31,8 @@ def test_face_free_frames_are_scenes_without_a_face() -> None:
 
 
 def test_comparison_report_has_both_detectors_side_by_side() -> None:
-    result = compare_detectors(faces=8, face_free=4)
+    section = compare_detectors(faces=8, face_free=4)
+    result = section.to_json()
     assert result["detectors"] == ["haar", "blazeface"]
     assert result["false_detections"].keys() == {"haar", "blazeface"}
     assert all(t["calls"] == 12 and t["median_ms"] > 0 for t in result["timing"].values())
@@ -39,7 +40,7 @@ def test_comparison_report_has_both_detectors_side_by_side() -> None:
     assert result["demo_video"]["frames"] == 90
     assert result["demo_video"]["found"]["blazeface"] == 90
     assert result["astronaut"]["blazeface"]["found"]
-    text = render_markdown(result)
+    text = "\n".join(detectors_tables(section, {"cpu_flags": ["avx2"]}))
     assert "| skin luminance (0-255) | faces | haar | blazeface |" in text
     assert "BlazeFace / Haar" in text and "False detections on 4" in text
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from hemiface.benchmarks.latency import TimingSettings, plan_rows, run_worker
+from hemiface.benchmarks.latency import RowChoice, TimingSettings, plan_rows, run_worker
 from hemiface.benchmarks.macs import macs_from_keras, macs_from_tflite
 from hemiface.runtime.manifest import load_manifest
 
@@ -24,9 +24,8 @@ def test_keras_and_tflite_mac_counts_agree(bench_assets: dict[str, Path], tiny: 
 def _tflite_spec(model_set: Path, fmt: str, image: Path | None) -> dict:
     manifest = load_manifest(model_set, check_files=False)
     settings = TimingSettings(warmup=1, n=5, min_time_s=0.0, max_time_s=5.0, threads=[1])
-    specs = plan_rows(
-        manifest, model_set, {}, ["cnn_stroke_model"], [fmt], ["tflite"], settings, image
-    )
+    choice = RowChoice(["cnn_stroke_model"], [fmt], ["tflite"])
+    specs = plan_rows(manifest, model_set, {}, choice, settings, image)
     assert len(specs) == 1
     json.dumps(specs[0])  # a spec must travel as JSON
     return specs[0]

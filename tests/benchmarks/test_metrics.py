@@ -3,8 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hemiface.benchmarks import metrics
-from hemiface.benchmarks.latency import latency_ratios, thread_counts
+from hemiface.benchmarks import agreement as metrics
+from hemiface.benchmarks.latency import latency_ratios, row_from_result, thread_counts
+from hemiface.benchmarks.sections import LatencyRow, SpeedupOverFloat32
 from hemiface.benchmarks.stats import summarize_ms
 
 
@@ -55,27 +56,30 @@ def test_thread_counts_capped_at_cores() -> None:
 
 
 def test_latency_ratios() -> None:
-    def row(engine_label: str, median: float, fmt: str | None = None) -> dict:
-        engine = "tflite" if fmt else engine_label
-        return {
-            "model": "m",
-            "threads": 1,
-            "engine_label": engine_label,
-            "engine": engine,
-            "format": fmt,
-            "status": "ok",
-            "median_ms": median,
-        }
+    def row(engine: str, median: float, fmt: str | None = None) -> LatencyRow:
+        spec = {"model": "m", "engine": engine, "format": fmt, "threads": 1}
+        result = {"ok": True, "samples_ms": [median]}
+        return row_from_result(spec, result, {"m": "M"})
 
     rows = [
         row("keras_predict", 100.0),
         row("keras_call", 50.0),
-        row("tflite:float32", 10.0, "float32"),
-        row("tflite:int8", 4.0, "int8"),
+        row("tflite", 10.0, "float32"),
+        row("tflite", 4.0, "int8"),
     ]
-    ratios = latency_ratios(rows)
-    speedups = {r["engine_label"]: r["speedup"] for r in ratios["speedup_over_predict"]}
+    assert rows[2].engine_label == "tflite:float32" and rows[2].median_ms == 10.0
+    over_predict, over_float32 = latency_ratios(rows)
+    speedups = {r.engine_label: r.speedup for r in over_predict}
     assert speedups == {"keras_call": 2.0, "tflite:float32": 10.0, "tflite:int8": 25.0}
-    assert ratios["speedup_over_float32"] == [
-        {"model": "m", "threads": 1, "format": "int8", "speedup": 2.5}
-    ]
+    assert over_float32 == [SpeedupOverFloat32(model="m", threads=1, format="int8", speedup=2.5)]
+
+
+def test_a_row_of_a_shared_process_reports_no_cold_start_or_memory() -> None:
+    spec = {"model": "m", "engine": "tflite", "format": "int8", "threads": 1}
+    result = {"ok": True, "samples_ms": [2.0, 3.0], "cold_start_s": 0.4, "peak_rss_mb": 90.0}
+    result |= {"import_s": 0.1, "init_s": 0.05, "rss_ready_mb": 80.0}
+    own = row_from_result(spec, result, {})
+    shared = row_from_result(spec, result, {}, shared=True)
+    assert (own.cold_start_s, own.peak_rss_mb, own.init_s) == (0.4, 90.0, 0.05)
+    assert (shared.cold_start_s, shared.peak_rss_mb, shared.import_s) == (None, None, None)
+    assert shared.init_s == 0.05 and shared.median_ms == 2.5

@@ -4,7 +4,6 @@ and a row that drifts from its record is named."""
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -12,18 +11,16 @@ from typing import Any
 import pytest
 
 from hemiface.benchmarks.headline import headline
+from hemiface.benchmarks.record import RowFormatError
 from hemiface.benchmarks.report import render_report
-from hemiface.benchmarks.rows import (
-    AgreementPair,
+from hemiface.benchmarks.sections import (
+    BenchResults,
     DelegationRow,
+    DetectorsSection,
     LatencyRow,
     PipelineRow,
-    QualityRow,
-    RowFormatError,
-    SetRow,
+    validate,
 )
-from hemiface.benchmarks.schema import LATENCY_ROW, PAIR, QUALITY, SET_ROW, validate
-from hemiface.benchmarks.sections import BenchResults
 
 SHIPPED = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "results.json"
 
@@ -83,11 +80,38 @@ def test_failed_rows_keep_their_short_form() -> None:
     ]  # fmt: skip
 
 
-def test_schema_and_records_name_the_same_fields() -> None:
-    pairs = [(LATENCY_ROW, LatencyRow), (SET_ROW, SetRow), (PAIR, AgreementPair),
-             (QUALITY, QualityRow)]  # fmt: skip
-    for schema, record in pairs:
-        fields = {f.name for f in dataclasses.fields(record)}
-        assert set(schema["required"]) <= fields, record.__name__
-        assert set(schema["properties"]) <= fields, record.__name__
-    assert set(LATENCY_ROW["properties"]) == {f.name for f in dataclasses.fields(LatencyRow)}
+def test_the_records_refuse_what_the_schema_refused(shipped: dict[str, Any]) -> None:
+    """Types, enumerations and unknown fields are checked, each named by its path."""
+    cases = [
+        (
+            ("latency", "rows", 0, "threads"),
+            "2",
+            "latency.rows[0].threads: expected int, found str",
+        ),
+        (("latency", "rows", 0, "status"), "fine", "latency.rows[0].status: 'fine' is not one of"),
+        (("set", "rows", 0, "toolkit", "median_ms"), None, "set.rows[0].toolkit.median_ms: expe"),
+        (("agreement", "quality", 0, "roc_auc"), True, "agreement.quality[0].roc_auc: expected"),
+        (("schema_version",), 2, "schema_version: 2 is not one of [1]"),
+        (("pipeline", "status"), "maybe", "pipeline.status: 'maybe' is not one of"),
+    ]
+    for path, value, message in cases:
+        broken = copy.deepcopy(shipped)
+        target = broken
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        (problem,) = validate(broken)
+        assert problem.startswith(message), problem
+    extra = copy.deepcopy(shipped)
+    extra["agreement"]["vs_source"][0]["extra"] = 1  # what additionalProperties: false refused
+    assert validate(extra) == ["agreement.vs_source[0]: unknown field(s) extra"]
+    assert validate(shipped) == []
+
+
+def test_a_study_section_round_trips_and_is_left_out_when_not_run(shipped: dict[str, Any]) -> None:
+    section = {"status": "skipped", "reason": "not chosen", "detectors": [], "skin_tone_bands": []}
+    with_study = {**copy.deepcopy(shipped), "detectors": section}
+    results = BenchResults.from_json(with_study)
+    assert isinstance(results.detectors, DetectorsSection)
+    assert results.to_json()["detectors"] == section
+    assert "detectors" not in BenchResults.from_json(copy.deepcopy(shipped)).to_json()

@@ -261,7 +261,7 @@ def test_explain_prefers_a_loadable_file_of_the_same_name(
 def test_bench_agreement_reads_keras2_sources(
     keras2_set, keras2_dir: Path, pngs_dir: Path, tmp_path: Path
 ):
-    from hemiface.benchmarks.schema import validate
+    from hemiface.benchmarks.sections import validate
 
     _, model_set = keras2_set
     out = tmp_path / "bench"
