@@ -49,7 +49,10 @@ def demo(
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
         console=console,
-        transient=False,
+        # The bar goes when the run ends (only the stage lines stay), and is not drawn at
+        # all where nothing can redraw it (a pipe, a log file).
+        transient=True,
+        disable=not console.is_terminal,
     ) as bar:
         task = bar.add_task("", total=1, stage="")
         current = {"stage": STAGE_NAMES[0]}

@@ -127,10 +127,11 @@ def _convert(doc: Document, out: Path, result: StageResult) -> None:
     ]
     header = ["model", "format", "MB", "x source", "label agreement", "max abs dp", "accuracy"]
     header += ["ms (1 invoke)", "needs runtime", "status"]
-    doc.add(
-        Table(header, rows),
-        FileList([("manifest", out / "modelset" / "hemiface.json")]),
-    )
+    timing = result.output(ConvertOutput).timing
+    doc.add(Table(header, rows))
+    if timing:
+        doc.add(Paragraph(f"Where convert's time went: {timing}."))
+    doc.add(FileList([("manifest", out / "modelset" / "hemiface.json")]))
 
 
 def _runtime(doc: Document, out: Path, result: StageResult) -> None:

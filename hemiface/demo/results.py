@@ -142,6 +142,7 @@ class ConvertOutput(StageOutput):
     rows: list[ConvertRow]
     seconds: float
     manifest: str
+    timing: str  # where convert's time went (workers, steps, peak memory)
 
 
 @dataclass

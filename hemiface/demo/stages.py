@@ -83,7 +83,7 @@ def stage_train(ctx: DemoContext) -> TrainOutput:
             )
         verify_checksums(folder)
         summary = json.loads((folder / HELDOUT_JSON).read_text())
-        origin = f"the reference set shipped in {folder} (sha256 checked)"
+        origin = f"the reference set shipped with hemiface ({folder.name}/, sha256 checked)"
     heldout = summary["heldout"]
     return TrainOutput(
         origin=origin,
@@ -134,7 +134,10 @@ def stage_convert(ctx: DemoContext) -> ConvertOutput:
             )
         )
     return ConvertOutput(
-        rows=rows, seconds=round(summary.seconds, 1), manifest=str(summary.manifest)
+        rows=rows,
+        seconds=round(summary.seconds, 1),
+        manifest=str(summary.manifest),
+        timing=summary.timing.describe() if summary.timing else "",
     )
 
 

@@ -78,6 +78,7 @@ def _records(tmp: Path) -> dict[str, StageOutput]:
             ],
             seconds=40.2,
             manifest=str(tmp / "modelset" / "hemiface.json"),
+            timing="2 workers; load models 3.0 s; peak RSS 900 MB",
         ),
         "runtime": RuntimeOutput(
             format="int8",
@@ -291,6 +292,9 @@ def test_walk_through_shows_the_typed_records(tmp_path: Path) -> None:
     assert "by model: Base 0.920, CNN -." in text
     assert "| Base | 0.900 | Right | Right | 0.0100 | 64 | Right | 1.80 |" in text
     assert "<h2>5. Latency and agreement</h2>" in html.read_text()
+    assert "Where convert's time went: 2 workers; load models 3.0 s" in text
+    # Files are named relative to the demo folder, never by the machine's absolute path.
+    assert str(tmp_path) not in text and str(tmp_path) not in html.read_text()
 
 
 def test_walk_through_surfaces_a_record_of_the_wrong_kind(tmp_path: Path) -> None:
