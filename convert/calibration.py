@@ -11,7 +11,6 @@ within each class (after a seeded shuffle), classes interleaved.
 from __future__ import annotations
 
 import hashlib
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -146,7 +145,3 @@ def resolve_calibration(
         image_set.description = f"synthetic (hemiface.synth, seed 0, {len(image_set.paths)} images)"
         return image_set
     return load_image_set(Path(calib), spec, CALIB_MAX, purpose="calibration")
-
-
-def new_workdir() -> tempfile.TemporaryDirectory:
-    return tempfile.TemporaryDirectory(prefix="hemiface-convert-")

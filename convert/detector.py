@@ -90,11 +90,3 @@ def stage_detectors(
         f"({source.package_license}; model {source.model_license})"
     )
     return [entry]
-
-
-def publish_detectors(staging: Path, out: Path, entries: list[DetectorEntry]) -> None:
-    """Move staged detector files into OUT (each rename is atomic)."""
-    for entry in entries:
-        staged = staging / entry.file
-        if staged.exists():
-            staged.replace(out / entry.file)

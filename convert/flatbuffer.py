@@ -139,20 +139,6 @@ def read_metadata(content: bytes) -> dict[str, bytes]:
     return found
 
 
-def metadata_spans(content: bytes) -> dict[str, tuple[int, int]]:
-    """(start, length) in `content` of each metadata entry's bytes stored inline."""
-    model = _model_table(content)
-    buffers = model.tables(4)
-    spans: dict[str, tuple[int, int]] = {}
-    for entry in model.tables(6):
-        index = entry.scalar(1, "I", 0)
-        if index < len(buffers):
-            span = buffers[index].byte_vector(0)
-            if span is not None:
-                spans[entry.string(0) or ""] = span
-    return spans
-
-
 def _buffer_bytes(content: bytes, buffer: _Table) -> bytes:
     span = buffer.byte_vector(0)
     if span is not None:

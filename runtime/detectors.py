@@ -27,11 +27,6 @@ def check_detector_choice(choice: str | None) -> str | None:
     return choice
 
 
-def set_has_blazeface(folder: Path) -> bool:
-    """True when the model set's manifest lists a BlazeFace detector."""
-    return load_manifest(folder, check_files=False).detector(KIND) is not None
-
-
 def open_detector(
     folder: Path,
     choice: str | None = None,
