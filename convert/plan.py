@@ -212,42 +212,34 @@ def reusable(run: RunContext, file: str, name: str, fmt: str, key: str) -> Path 
 
 def model_job(run: RunContext, source: ModelSource, fmt: str) -> tuple[ArtifactJob, str]:
     """One model's artifact of one format, and its cache key."""
-    settings = run.settings
-    file = f"{source.name}.{fmt}.tflite"
-    key = model_key(source, fmt, settings)
-    prev = previous_entry(run, source.name, fmt)
-    reuse = reusable(run, file, source.name, fmt, key)
-    job = ArtifactJob(
-        name=source.name,
-        format=fmt,
-        file=file,
-        outputs=(source.output(),),
-        saved_model=source.saved_model,
-        preprocessing=source.spec,
-        converter=source.versions,
-        staging=run.staging,
-        check_images=source.check_images,
-        int8_io=settings.int8_io,
-        target=settings.target,
-        calibration=source.calibration,
-        calibration_text=source.calib_set.description if source.calib_set else None,
-        reuse=reuse,
-        reuse_sha256=prev.sha256 if reuse is not None and prev is not None else None,
-    )
-    return job, key
+    key = model_key(source, fmt, run.settings)
+    return _job(run, source.name, [source], fmt, key, source.saved_model, None), key
 
 
 def fused_job(
     run: RunContext, trunk: SharedTrunk, members: list[ModelSource], fmt: str, saved_model: Path
 ) -> tuple[ArtifactJob, str]:
-    settings = run.settings
-    name = "+".join(trunk.names)
+    """A shared trunk's fused artifact of one format (an artifact with one output per
+    model), and its cache key."""
+    key = fused_key(members, trunk.layers, fmt, run.settings)
+    shared = Trunk(trunk.layers, trunk.last_shared, trunk.shared_params)
+    return _job(run, "+".join(trunk.names), members, fmt, key, saved_model, shared), key
+
+
+def _job(
+    run: RunContext,
+    name: str,
+    members: list[ModelSource],
+    fmt: str,
+    key: str,
+    saved_model: Path,
+    trunk: Trunk | None,
+) -> ArtifactJob:
+    settings, first = run.settings, members[0]
     file = f"{name}.{fmt}.tflite"
-    key = fused_key(members, trunk.layers, fmt, settings)
     prev = previous_entry(run, name, fmt)
     reuse = reusable(run, file, name, fmt, key)
-    first = members[0]
-    job = ArtifactJob(
+    return ArtifactJob(
         name=name,
         format=fmt,
         file=file,
@@ -263,9 +255,8 @@ def fused_job(
         calibration_text=first.calib_set.description if first.calib_set else None,
         reuse=reuse,
         reuse_sha256=prev.sha256 if reuse is not None and prev is not None else None,
-        trunk=Trunk(trunk.layers, trunk.last_shared, trunk.shared_params),
+        trunk=trunk,
     )
-    return job, key
 
 
 def export_trunk(run: RunContext, trunk: SharedTrunk, index: int) -> Path:
