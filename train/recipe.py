@@ -226,6 +226,7 @@ def build_recipe(
         if not weights.is_file():
             raise HemifaceError(f"{weights}: the backbone did not finish (rerun to resume)")
         earlier = _backbone_summary(recipe, backbone)
+        out.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(work / "backbone" / BACKBONE_REPORT, out / BACKBONE_REPORT)
     else:
         # Base and Fine-tuned are in OUT and valid: they are reused as they are, so the
