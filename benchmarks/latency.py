@@ -75,7 +75,11 @@ def plan_rows(
 ) -> list[dict[str, Any]]:
     """Worker specs, model by model: Keras engines first, then each TFLite format.
     `loading` holds the Keras loader's options (unsafe, custom_objects) for Keras rows."""
-    timing = {"warmup": settings.warmup, "n": settings.n, "min_time_s": settings.min_time_s}
+    timing: dict[str, Any] = {
+        "warmup": settings.warmup,
+        "n": settings.n,
+        "min_time_s": settings.min_time_s,
+    }
     timing |= {"max_time_s": settings.max_time_s, "image": str(image) if image else None}
     specs: list[dict[str, Any]] = []
     for name in choice.models:

@@ -65,7 +65,7 @@ def write_benchmark_video(path: Path, frames: int, picture: np.ndarray) -> Path:
     side = FRAME_H
     face = cv2.resize(picture, (side, side), interpolation=cv2.INTER_AREA)
     writer = cv2.VideoWriter(
-        str(path), cv2.VideoWriter_fourcc(*"mp4v"), VIDEO_FPS, (FRAME_W, FRAME_H)
+        str(path), cv2.VideoWriter.fourcc(*"mp4v"), VIDEO_FPS, (FRAME_W, FRAME_H)
     )
     if not writer.isOpened():
         raise RuntimeError(f"{path}: OpenCV cannot write mp4v video here")

@@ -188,7 +188,10 @@ def _row(
 ) -> ConversionRow:
     fused = isinstance(entry, FusedEntry)
     title = sources[model].output().title
-    verification = entry.verification.get(model) if fused else entry.verification
+    if isinstance(entry, FusedEntry):  # a fused entry verifies each of its outputs
+        verification = entry.verification.get(model)
+    else:
+        verification = entry.verification
     members = [o.model for o in job.outputs]
     return ConversionRow(
         name=model,

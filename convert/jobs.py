@@ -19,6 +19,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
+from functools import partial
 
 from hemiface.convert.artifact import ArtifactJob, ArtifactResult, make_artifact
 from hemiface.core.errors import HemifaceError, one_line
@@ -82,7 +83,7 @@ def run_jobs(jobs: list[ArtifactJob], workers: int, done: Done | None = None) ->
 
     if workers <= 1:
         for index, job in enumerate(jobs):
-            record(index, _outcome(lambda job=job: make_artifact(job)))
+            record(index, _outcome(partial(make_artifact, job)))
         return [o for o in outcomes if o is not None]
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_quiet_worker) as pool:

@@ -184,7 +184,7 @@ def names_a_missing_class(cause: str) -> bool:
     )
 
 
-def load_custom_objects(path: Path) -> dict[str, Any]:
+def load_custom_objects(path: Path | str) -> dict[str, Any]:
     """Import a trusted Python file that defines (and may register) custom Keras objects.
 
     Returns the names Keras should resolve: the file's `custom_objects` (or

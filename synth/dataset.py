@@ -19,7 +19,7 @@ import json
 import multiprocessing
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -127,6 +127,8 @@ def render_as_read(seed: int, index: int, size: int = 224) -> tuple[np.ndarray, 
     jpeg = _encode(".jpg", cv2.cvtColor(face.image, cv2.COLOR_RGB2BGR),
                    [cv2.IMWRITE_JPEG_QUALITY, quality])  # fmt: skip
     bgr = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise HemifaceError("OpenCV could not decode a .jpg image it had just encoded")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), float(index % 2), severity
 
 
@@ -214,6 +216,7 @@ def generate_dataset(
         jobs = [(index, split_name, label, seed, size)
                 for index, (split_name, label) in enumerate(assignment)]  # fmt: skip
         with contextlib.ExitStack() as stack:
+            items: Iterator[tuple[str, str, bytes, bytes, list]]
             if workers > 1:
                 pool = stack.enter_context(
                     multiprocessing.get_context("spawn").Pool(min(workers, count))

@@ -11,6 +11,7 @@ lighting side, roll sign and background carry no information about it.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import numpy as np
 
@@ -119,8 +120,9 @@ def _mix(table: np.ndarray, rng: np.random.Generator, jitter: float) -> np.ndarr
     return table[low] * (1 - frac) + table[high] * frac + rng.normal(0, jitter, 3)
 
 
-def sample_params(rng: np.random.Generator, **overrides: object) -> FaceParams:
+def sample_params(rng: np.random.Generator, **overrides: Any) -> FaceParams:
     """Draw one face's parameters; keyword overrides replace single fields afterwards."""
+    # Any: the fields have mixed types; `replace` checks each name and takes the value as given.
     skin = _mix(SKIN_TONES, rng, 6.0)
     hair = HAIR_COLOURS[rng.integers(len(HAIR_COLOURS))] + rng.normal(0, 8, 3)
     iris = IRIS_COLOURS[rng.integers(len(IRIS_COLOURS))] + rng.normal(0, 8, 3)

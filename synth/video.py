@@ -45,7 +45,7 @@ def write_face_video(
     face = render_face(rng, first_label, severity, size=224, roll=0.0, noise=0.0)
     segments = [face, mirror(face)]  # same person, droop on the other side
     frames_total = max(2, int(round(seconds * fps)))
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*fourcc), fps, (width, height))
     if not writer.isOpened():
         raise HemifaceError(f"{path}: OpenCV cannot write a {fourcc} video here")
     background = _canvas(width, height)
@@ -57,7 +57,9 @@ def write_face_video(
             x = int((width - FACE_PIXELS) / 2 + 60 * np.sin(phase))
             y = int((height - FACE_PIXELS) / 2 + 20 * np.sin(2 * phase))
             frame = background.copy()
-            face_img = cv2.resize(segment.image, (FACE_PIXELS, FACE_PIXELS), cv2.INTER_LINEAR)
+            face_img = cv2.resize(
+                segment.image, (FACE_PIXELS, FACE_PIXELS), interpolation=cv2.INTER_LINEAR
+            )
             frame[y : y + FACE_PIXELS, x : x + FACE_PIXELS] = face_img
             noise = rng.normal(0.0, 3.0, frame.shape).astype(np.float32)
             frame = np.clip(frame.astype(np.float32) + noise, 0, 255).astype(np.uint8)

@@ -83,6 +83,7 @@ def train(
             return
         from hemiface.train.trainer import train_all
 
+        assert data is not None  # DATA is given whenever --recipe is not (checked above)
         report = train_all(data, out, quick=quick, weights=weights, force=force,
                            progress=progress)  # fmt: skip
     table = Table(title=escape(f"hemiface train: {out}"))

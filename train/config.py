@@ -11,6 +11,7 @@ settings apply instead (more layers, higher rate, BatchNorm trained; see the tra
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ QUICK = TrainConfig(
 )
 
 
-def config_for(quick: bool, **overrides: object) -> TrainConfig:
+def config_for(quick: bool, **overrides: Any) -> TrainConfig:
+    # Any: the fields have mixed types; `replace` checks each name and takes the value as given.
     base = QUICK if quick else FULL
     return replace(base, **overrides) if overrides else base

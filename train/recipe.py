@@ -201,7 +201,7 @@ def evaluate_heldout(
 
 def build_recipe(
     recipe: Recipe, out: Path, work: Path, force: bool = False, progress: Progress | None = None
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Run the whole recipe into OUT (models, reports, SHA256SUMS); returns a summary."""
     from hemiface.train.backbone import pretrain_backbone
     from hemiface.train.trainer import train_all
@@ -246,7 +246,7 @@ def build_recipe(
     )
     figures = evaluate_heldout(out, heldout, recipe.heldout_seed, progress=progress)
     sums = write_checksums(out)
-    summary: dict[str, object] = {
+    summary: dict[str, Any] = {
         "recipe": recipe.name,
         "command": recipe.command(out),
         "recipe_settings": asdict(recipe),
@@ -290,7 +290,7 @@ def _earlier_backbone(out: Path) -> dict[str, object] | None:
     return earlier if isinstance(earlier, dict) and (out / BACKBONE_REPORT).is_file() else None
 
 
-def render_readme(summary: dict[str, object]) -> str:
+def render_readme(summary: dict[str, Any]) -> str:
     """A page for the folder: what the models are, how good, how to rebuild them."""
     heldout = summary["heldout"]
     backbone = summary["backbone"]

@@ -40,7 +40,7 @@ def _load_value(kind: Any, value: Any, where: str) -> Any:
             raise ResultFormatError(f"{where}: expected an object, found {type(value).__name__}")
         _, item = get_args(kind)
         return {k: _load_value(item, v, f"{where}.{k}") for k, v in value.items()}
-    if dataclasses.is_dataclass(kind):
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         return load(kind, value, where)
     accepted: tuple[type, ...] = (int, float) if kind is float else (kind,)
     if isinstance(value, bool) and kind is not bool or not isinstance(value, accepted):
