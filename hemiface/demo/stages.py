@@ -162,8 +162,10 @@ def stage_runtime(ctx: DemoContext) -> RuntimeOutput:
     import cv2
 
     from hemiface.benchmarks.face_detection import available_detectors, detection_by_skin_tone
+    from hemiface.runtime.backends import physical_cores
     from hemiface.runtime.batch import predict_files
     from hemiface.runtime.detectors import open_detector
+    from hemiface.runtime.live import MAX_LANES
     from hemiface.runtime.modelset import load_model_set
     from hemiface.runtime.overlay import draw_figure
     from hemiface.runtime.pipeline import StreamSettings, run_stream
@@ -189,23 +191,34 @@ def stage_runtime(ctx: DemoContext) -> RuntimeOutput:
     (folder / "predictions.jsonl").write_text("\n".join(lines) + "\n")
 
     video = folder / "camera_stand_in.mp4"
-    truth = write_face_video(video, VIDEO_SECONDS, VIDEO_FPS, seed=VIDEO_SEED)
+    video_truth = write_face_video(video, VIDEO_SECONDS, VIDEO_FPS, seed=VIDEO_SEED)
     frames: list[dict[str, Any]] = []
 
     def on_result(result: Any) -> None:
         frames.append(result.to_json())
-        ctx.progress("live loop on the video", len(frames), len(truth))
+        ctx.progress("live loop on the video", len(frames), len(video_truth))
+
+    def open_lane() -> tuple[Any, Any]:
+        return load_model_set(ctx.modelset), open_detector(ctx.modelset)
 
     detector = open_detector(ctx.modelset)  # BlazeFace when the set carries it, else Haar
-    settings = StreamSettings(crop="face", record=folder / "annotated.mp4")
+    # As `hemiface run` does by default here: one frame a core, side by side.
+    lanes = max(1, min(physical_cores(), MAX_LANES))
+    settings = StreamSettings(crop="face", record=folder / "annotated.mp4", lanes=lanes)
     stats = run_stream(
-        VideoFileSource(video), model_set, settings, on_result=on_result, detector=detector
+        VideoFileSource(video),
+        model_set,
+        settings,
+        on_result=on_result,
+        detector=detector,
+        open_lane=open_lane,
     )
     (folder / "stream.jsonl").write_text("\n".join(json.dumps(f) for f in frames) + "\n")
     predicted = [f["ensemble"]["label"] if f.get("ensemble") else None for f in frames]
     per_model = {
         entry.title: label_accuracy(
-            truth, [f["models"][entry.name]["label"] if f.get("models") else None for f in frames]
+            video_truth,
+            [f["models"][entry.name]["label"] if f.get("models") else None for f in frames],
         )
         for entry in model_set.entries
     }
@@ -222,7 +235,7 @@ def stage_runtime(ctx: DemoContext) -> RuntimeOutput:
         frames_with_prediction=stats.predicted,
         no_face_frames=stats.no_face,
         fps=round(stats.fps, 1),
-        video_accuracy=label_accuracy(truth, predicted),
+        video_accuracy=label_accuracy(video_truth, predicted),
         video_accuracy_by_model=per_model,
         stage_ms={k: round(v, 2) for k, v in stats.stage_ms.items()},
         face_detector=detector.name,
