@@ -23,6 +23,7 @@ from hemiface.explain.artifacts import DEFAULT_BATCH, SetFormat, open_format
 from hemiface.explain.deletion import deletion_curve
 from hemiface.explain.drift import compare_maps
 from hemiface.explain.insertion import insertion_curve
+from hemiface.explain.logits import logit_outputs
 from hemiface.explain.metrics import laterality, magnitude_map, mask_metrics, signed_map, spearman
 from hemiface.explain.occlusion import OcclusionSettings, occlusion
 from hemiface.explain.perturbation import (
@@ -39,6 +40,10 @@ from hemiface.runtime.manifest import Preprocessing
 from hemiface.runtime.preprocess import to_tensor
 
 METHODS = ("occlusion", "rise")
+# What the maps measure: the change of P(Right) (default: what the decision sees; focused on
+# what moves it) or of its logit (a full-int8 sigmoid output saturates at 255/256, where no
+# perturbation of a confident face shows; the logit does not: see explain/logits.py).
+SCORES = ("logit", "probability")
 
 
 @dataclass(frozen=True)
@@ -55,12 +60,15 @@ class ArtifactExplainSettings:
     batch: int = DEFAULT_BATCH
     fuse: bool = True
     seed: int = 0  # deletion's random orders and the weight shuffle
+    score: str = "probability"  # one of SCORES
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise HemifaceError(
                 f"--method must be one of {', '.join(METHODS)}, not {self.method!r}"
             )
+        if self.score not in SCORES:
+            raise HemifaceError(f"--score must be one of {', '.join(SCORES)}, not {self.score!r}")
         if self.target is not None:
             Target(self.target)
         if self.workers is not None and not 1 <= self.workers <= 64:
@@ -122,15 +130,26 @@ class ModelResult:
         return data
 
 
-class _ModelColumn:
-    """One model of a set's scorer, as deletion and insertion want it: scores(images, target)."""
+def as_probability(values: np.ndarray, score: str) -> np.ndarray:
+    """P(Right) from what the scorer gives (logits or probabilities)."""
+    values = np.asarray(values, np.float64)
+    if score == "probability":
+        return values
+    result: np.ndarray = 1.0 / (1.0 + np.exp(-values))
+    return result
 
-    def __init__(self, scorer: BatchScorer, index: int) -> None:
-        self.scorer, self.index = scorer, index
+
+class _ModelColumn:
+    """One model of a set's scorer, as deletion and insertion want it: scores(images, target)
+    of the explained class's probability (curves in probability, as IG's)."""
+
+    def __init__(self, scorer: BatchScorer, index: int, score: str) -> None:
+        self.scorer, self.index, self.score = scorer, index, score
 
     def scores(self, images: np.ndarray, target: Target, batch_size: int = 16) -> np.ndarray:
         del batch_size  # the pool batches on its own
-        return np.asarray(target.score(self.scorer.probabilities(images)[:, self.index]))
+        values = self.scorer.probabilities(images)[:, self.index]
+        return np.asarray(target.score(as_probability(values, self.score)))
 
 
 @dataclass
@@ -153,7 +172,11 @@ def open_set(
     folder: Path, formats: Sequence[str], names: Sequence[str], settings: ArtifactExplainSettings
 ) -> OpenSet:
     def opened(fmt: str, shuffle: bool) -> SetFormat:
-        transform = (lambda c: shuffle_weights(c, settings.seed)) if shuffle else None
+        def transform(content: bytes) -> bytes:
+            if shuffle:
+                content = shuffle_weights(content, settings.seed)
+            return logit_outputs(content) if settings.score == "logit" else content
+
         return open_format(
             folder,
             fmt,
@@ -200,18 +223,20 @@ def explain_models(
     first = computed[opened.reference]
     results = []
     for index, entry in enumerate(first[0].entries):
+        first_p = float(as_probability(first[1].p_right, settings.score)[index])
         target = (
             Target(settings.target)
             if settings.target
-            else Target.predicted(float(first[1].p_right[index]), entry.threshold)
+            else Target.predicted(first_p, entry.threshold)
         )
         formats = []
         for fmt, (set_format, maps, x, fill) in computed.items():
             attribution = maps.map_for(index, target)
+            p_right = float(as_probability(maps.p_right, settings.score)[index])
             result = FormatResult(
                 format=fmt,
-                p_right=float(maps.p_right[index]),
-                predicted=entry.label_for(float(maps.p_right[index])),
+                p_right=p_right,
+                predicted=entry.label_for(p_right),
                 explained=target.label,
                 laterality=laterality(attribution, midline_x),
                 map=attribution,
@@ -223,7 +248,7 @@ def explain_models(
             if mask is not None:
                 result.mask = mask_metrics(attribution, mask)
             if settings.deletion:
-                column = _ModelColumn(set_format.pool, index)
+                column = _ModelColumn(set_format.pool, index, settings.score)
                 result.deletion = deletion_curve(column, x, attribution, fill, target,
                                                  seed=settings.seed)  # fmt: skip
                 result.insertion = insertion_curve(column, x, attribution, fill, target,
@@ -267,6 +292,6 @@ def _sanity(
         "randomized": "every weight buffer shuffled (explain/shuffle.py)",
         "spearman_abs": spearman(magnitude_map(reference), magnitude_map(randomized)),
         "spearman_signed": spearman(signed_map(reference), signed_map(randomized)),
-        "randomized_p_right": float(maps.p_right[index]),
+        "randomized_p_right": float(as_probability(maps.p_right, settings.score)[index]),
         "seed": settings.seed,
     }

@@ -129,6 +129,15 @@ def explain(
     keep: Annotated[
         float, typer.Option("--keep", help="rise: probability that a cell is kept.")
     ] = 0.5,
+    score: Annotated[
+        str,
+        typer.Option(
+            "--score",
+            help="occlusion/rise: what a map measures: the change of the probability "
+            "(default) or of the logit (a full-int8 probability saturates at 255/256: for a "
+            "confident face its map is flat; the logit's is not).",
+        ),
+    ] = "probability",
     workers: Annotated[
         int | None,
         typer.Option(
@@ -260,7 +269,7 @@ def explain(
             _parse_face_box(face_box), not no_annotations, steps,
             ArtifactOptions(window, stride, masks, grid, keep, workers, baseline.value,
                             target.value if target else None, deletion, sanity,
-                            batch_size, seed),
+                            batch_size, seed, score),
         )  # fmt: skip
         return
     if image is None:
@@ -367,6 +376,7 @@ class ArtifactOptions:
     sanity: bool
     batch: int
     seed: int
+    score: str
 
 
 def _explain_artifacts_command(
@@ -409,6 +419,7 @@ def _explain_artifacts_command(
         workers=options.workers,
         batch=options.batch,
         seed=options.seed,
+        score=options.score,
     )
     run = ArtifactRun(
         model_set=models,

@@ -7,8 +7,9 @@ image and watches the probability move. The scorer is anything with `names` and
 (`hemiface.runtime.batched.ArtifactPool`, one column per model, a fused artifact filling
 two columns from one invoke) or, in tests, a Keras model.
 
-Maps are computed for p = P(Right). The map of the class "Left" (score 1 - p) is the same
-map negated, exactly as for Integrated Gradients, so one pass serves both classes.
+Maps are computed for what the scorer returns for the positive class: P(Right), or the
+logit of P(Right) (explain/logits.py). The map of the class "Left" (score 1 - p, or -logit)
+is the same map negated, exactly as for Integrated Gradients: one pass serves both classes.
 """
 
 from __future__ import annotations
@@ -42,11 +43,12 @@ class BatchScorer(Protocol):
 
 @dataclass
 class PerturbationMaps:
-    """Maps of every model of a scorer for one image, in P(Right) units."""
+    """Maps of every model of a scorer for one image, in the scorer's units (P(Right) or its
+    logit; `p_right` too)."""
 
     method: str  # "occlusion" or "rise"
     names: list[str]
-    p_right: np.ndarray  # (models,) P(Right) of the unperturbed image
+    p_right: np.ndarray  # (models,) the score of the unperturbed image
     maps_right: np.ndarray  # (models, H, W): evidence for Right
     evaluations: int  # forward passes per model
     settings: dict
