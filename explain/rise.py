@@ -12,7 +12,8 @@ constant term (mean(p) * E[M] / keep) that would swamp every figure measured on 
 ranking of pixels is the same. Positive: keeping the pixel raises P(Right).
 
 The seed fixes every mask (the grids and shifts are drawn up front, the masks built a chunk
-at a time from them), so the same seed gives the same map whatever the chunk or threads.
+at a time from them): the same seed gives the same map, bit for bit whatever the threads and
+interpreter batch, and to float rounding (regrouped sums) whatever the chunk.
 """
 
 from __future__ import annotations
