@@ -121,7 +121,8 @@ def _dequantize(raw: np.ndarray, detail: dict[str, Any]) -> np.ndarray:
     if raw.dtype == np.float32:
         return values.astype(np.float64)
     scale, zero_point = detail["quantization"]
-    return (values.astype(np.float64) - zero_point) * scale
+    real: np.ndarray = (values.astype(np.float64) - zero_point) * scale
+    return real
 
 
 class ArtifactPool:

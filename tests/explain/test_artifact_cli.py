@@ -33,8 +33,9 @@ def test_explaining_the_artifacts_imports_no_tensorflow_nor_matplotlib(
     fused_set, faces: Path, tmp_path: Path
 ) -> None:  # noqa: ANN001
     out = tmp_path / "out"
-    args = ["explain", str(_image(faces)), "--models", str(fused_set[1]), "--format", "all", "--window",
-            "8", "--stride", "8", "--sanity", "--deletion", "--out", str(out)]  # fmt: skip
+    args = ["explain", str(_image(faces)), "--models", str(fused_set[1]), "--format", "all",
+            "--window", "8", "--stride", "8", "--sanity", "--deletion", "--out",
+            str(out)]  # fmt: skip
     code = f"""
 import sys
 from hemiface.cli import app
@@ -62,9 +63,24 @@ finally:
 
 def test_a_folder_gives_the_drift_table(fused_set, faces: Path, tmp_path: Path) -> None:  # noqa: ANN001
     result = subprocess.run(
-        [*HEMIFACE, "explain", "--images", str(faces / "train"), "--limit", "3", "--models",
-         str(fused_set[1]), "--method", "rise", "--masks", "50", "--grid", "4", "--out",
-         str(tmp_path)],  # fmt: skip
+        [
+            *HEMIFACE,
+            "explain",
+            "--images",
+            str(faces / "train"),
+            "--limit",
+            "3",
+            "--models",
+            str(fused_set[1]),
+            "--method",
+            "rise",
+            "--masks",
+            "50",
+            "--grid",
+            "4",
+            "--out",
+            str(tmp_path),
+        ],  # fmt: skip
         capture_output=True,
         text=True,
     )
@@ -86,8 +102,16 @@ def test_a_folder_gives_the_drift_table(fused_set, faces: Path, tmp_path: Path) 
 )
 def test_bad_options_get_one_line(fused_set, faces: Path, tmp_path: Path, extra, message) -> None:  # noqa: ANN001
     result = subprocess.run(
-        [*HEMIFACE, "explain", str(_image(faces)), "--models", str(fused_set[1]), *extra,
-         "--out", str(tmp_path)],  # fmt: skip
+        [
+            *HEMIFACE,
+            "explain",
+            str(_image(faces)),
+            "--models",
+            str(fused_set[1]),
+            *extra,
+            "--out",
+            str(tmp_path),
+        ],  # fmt: skip
         capture_output=True,
         text=True,
     )
@@ -98,8 +122,15 @@ def test_bad_options_get_one_line(fused_set, faces: Path, tmp_path: Path, extra,
 
 def test_a_folder_without_a_manifest_is_refused(faces: Path, tmp_path: Path) -> None:
     result = subprocess.run(
-        [*HEMIFACE, "explain", str(_image(faces)), "--models", str(tmp_path), "--method",
-         "occlusion"],  # fmt: skip
+        [
+            *HEMIFACE,
+            "explain",
+            str(_image(faces)),
+            "--models",
+            str(tmp_path),
+            "--method",
+            "occlusion",
+        ],  # fmt: skip
         capture_output=True,
         text=True,
     )
