@@ -136,3 +136,15 @@ def test_a_folder_without_a_manifest_is_refused(faces: Path, tmp_path: Path) -> 
     )
     assert result.returncode != 0
     assert "no hemiface.json" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_help_says_which_method_runs_where() -> None:
+    from typer.testing import CliRunner
+
+    from hemiface.cli import app
+
+    done = CliRunner().invoke(app, ["explain", "--help"], env={"COLUMNS": "200"})
+    assert done.exit_code == 0, done.output
+    assert "ig: Integrated Gradients on the Keras models. Workstation only" in done.output
+    assert "occlusion, rise: perturbation maps of a model set's TFLite artifacts" in done.output
+    assert "the Pi too (no TensorFlow, no matplotlib)" in done.output
