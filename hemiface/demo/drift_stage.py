@@ -113,7 +113,11 @@ def drift_section(doc: Document, out: Path, result: Any) -> None:
             "computed without TensorFlow: a 16-px black window slides over the image and the "
             "map shows how far each place lowers the explained class's probability. Each "
             "format's map is compared with the float32 artifact's (rank correlation, overlap "
-            "of the top-10 % regions) and with the Keras IG map of section 4."
+            "of the top-10 % regions) and with the Keras IG map of section 4. A full-int8 "
+            "sigmoid output has 256 levels: for a confident face (P above 255/256) no window "
+            "moves it and the int8 map is flat or coarse, which reads as drift; "
+            "`hemiface explain --score logit` maps the artifacts' logits instead, where int8 "
+            "follows float32 closely."
         )
     )
     for truth, item in drift.images.items():
