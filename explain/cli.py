@@ -9,7 +9,6 @@ run on the Pi too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -264,13 +263,19 @@ def explain(
     """
     chosen = _method_for(models, method)
     if chosen is not Method.ig:
-        _explain_artifacts_command(
-            chosen, image, models, out, formats, images, limit, keras, mask,
-            _parse_face_box(face_box), not no_annotations, steps,
-            ArtifactOptions(window, stride, masks, grid, keep, workers, baseline.value,
-                            target.value if target else None, deletion, sanity,
-                            batch_size, seed, score),
-        )  # fmt: skip
+        from hemiface.explain.cli_artifacts import (
+            ArtifactOptions,
+            ArtifactRun,
+            explain_artifacts_command,
+            parse_formats,
+        )
+
+        run = ArtifactRun(models, out, parse_formats(formats), image, images, limit, keras,
+                          mask, _parse_face_box(face_box), not no_annotations)  # fmt: skip
+        options = ArtifactOptions(window, stride, masks, grid, keep, workers, baseline.value,
+                                  target.value if target else None, deletion, sanity,
+                                  batch_size, seed, score)  # fmt: skip
+        explain_artifacts_command(chosen.value, run, options, _parse_steps(steps))
         return
     if image is None:
         raise HemifaceError(
@@ -358,82 +363,6 @@ def explain(
         err.print(f"[bold red]error:[/] {escape(str(failure['error']))}", markup=True)
     if report.failures:
         raise typer.Exit(1)
-
-
-@dataclass(frozen=True)
-class ArtifactOptions:
-    """The command line's settings of the occlusion/RISE path, as typed."""
-
-    window: int
-    stride: int
-    masks: int
-    grid: int
-    keep: float
-    workers: int | None
-    fill: str
-    target: str | None
-    deletion: bool
-    sanity: bool
-    batch: int
-    seed: int
-    score: str
-
-
-def _explain_artifacts_command(
-    method: Method,
-    image: Path | None,
-    models: Path,
-    out: Path,
-    formats: list[str] | None,
-    images: Path | None,
-    limit: int | None,
-    keras: Path | None,
-    mask: Path | None,
-    face_box: tuple[int, int, int, int] | None,
-    use_annotations: bool,
-    steps: str,
-    options: ArtifactOptions,
-) -> None:
-    from hemiface.explain.artifact_explain import ArtifactExplainSettings
-    from hemiface.explain.cli_artifacts import ArtifactRun, parse_formats, run_artifacts
-    from hemiface.explain.occlusion import OcclusionSettings
-    from hemiface.explain.rise import RiseSettings
-
-    if (image is None) == (images is None):
-        raise HemifaceError("give either an IMAGE or --images DIR")
-    settings = ArtifactExplainSettings(
-        method=method.value,
-        occlusion=OcclusionSettings(
-            window=options.window, stride=options.stride, fill=options.fill
-        ),
-        rise=RiseSettings(
-            masks=options.masks,
-            grid=options.grid,
-            keep=options.keep,
-            fill=options.fill,
-            seed=options.seed,
-        ),  # fmt: skip
-        target=options.target,
-        deletion=options.deletion,
-        sanity=options.sanity,
-        workers=options.workers,
-        batch=options.batch,
-        seed=options.seed,
-        score=options.score,
-    )
-    run = ArtifactRun(
-        model_set=models,
-        out=out,
-        formats=parse_formats(formats),
-        image=image,
-        images=images,
-        limit=limit,
-        keras=keras,
-        mask=mask,
-        face_box=face_box,
-        use_annotations=use_annotations,
-    )
-    run_artifacts(run, settings, _parse_steps(steps))
 
 
 def _summary_table(report: ExplainReport) -> Table:

@@ -25,7 +25,7 @@ class ArtifactRun:
 
     model_set: Path
     out: Path
-    formats: list[str] | None  # None: every usable format
+    formats: list[str] | None  # None: every usable format (see parse_formats)
     image: Path | None = None
     images: Path | None = None  # a folder: the drift table
     limit: int | None = None
@@ -33,6 +33,57 @@ class ArtifactRun:
     mask: Path | None = None
     face_box: tuple[int, int, int, int] | None = None
     use_annotations: bool = True
+
+
+@dataclass(frozen=True)
+class ArtifactOptions:
+    """The command line's settings of the occlusion/RISE path, as typed."""
+
+    window: int
+    stride: int
+    masks: int
+    grid: int
+    keep: float
+    workers: int | None
+    fill: str
+    target: str | None
+    deletion: bool
+    sanity: bool
+    batch: int
+    seed: int
+    score: str
+
+
+def explain_artifacts_command(
+    method: str, run: ArtifactRun, options: ArtifactOptions, steps: int | str
+) -> None:
+    """Check the options, build the settings and run (the `explain` command's other path)."""
+    from hemiface.explain.occlusion import OcclusionSettings
+    from hemiface.explain.rise import RiseSettings
+
+    if (run.image is None) == (run.images is None):
+        raise HemifaceError("give either an IMAGE or --images DIR")
+    settings = ArtifactExplainSettings(
+        method=method,
+        occlusion=OcclusionSettings(
+            window=options.window, stride=options.stride, fill=options.fill
+        ),
+        rise=RiseSettings(
+            masks=options.masks,
+            grid=options.grid,
+            keep=options.keep,
+            fill=options.fill,
+            seed=options.seed,
+        ),  # fmt: skip
+        target=options.target,
+        deletion=options.deletion,
+        sanity=options.sanity,
+        workers=options.workers,
+        batch=options.batch,
+        seed=options.seed,
+        score=options.score,
+    )
+    run_artifacts(run, settings, steps)
 
 
 def parse_formats(values: list[str] | None) -> list[str] | None:
