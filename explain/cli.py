@@ -1,10 +1,15 @@
-"""`hemiface explain`: Integrated Gradients maps of the models on one image, with trust figures.
+"""`hemiface explain`: maps of where the models look on an image, with trust figures.
 
-TensorFlow is imported only inside the command, after `require_tensorflow`.
+Two paths. `--method ig` (the default for a folder of Keras models): Integrated Gradients on
+the Keras models, workstation only; TensorFlow is imported inside the command, after
+`require_tensorflow`. `--method occlusion|rise` (the default for a model set): perturbation
+maps of the TFLite artifacts, TF-free and matplotlib-free (explain/cli_artifacts.py), so they
+run on the Pi too.
 """
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,6 +24,21 @@ if TYPE_CHECKING:
     from hemiface.explain.api import ExplainReport
 
 RULE_NAMES = ", ".join(rule.value for rule in Rule)
+
+
+class Method(str, Enum):
+    """Which explanation: where it runs is in the command's help."""
+
+    ig = "ig"
+    occlusion = "occlusion"
+    rise = "rise"
+
+
+def _method_for(models: Path, method: Method | None) -> Method:
+    """The method asked for, else occlusion for a model set and IG for Keras models."""
+    if method is not None:
+        return method
+    return Method.occlusion if (models / "hemiface.json").is_file() else Method.ig
 
 
 def _parse_steps(value: str) -> int | str:
@@ -47,16 +67,84 @@ def _percent(value: float | None) -> str:
 
 
 def explain(
-    image: Annotated[Path, typer.Argument(help="Image file to explain (JPEG, PNG, ...).")],
     models: Annotated[
         Path,
         typer.Option(
             "--models",
-            help="Folder with the Keras models (mobilenetv2_base_model, "
-            "mobilenetv2_finetuned_model, cnn_stroke_model as .h5/.keras/SavedModel); without "
-            "those names, every model in it.",
+            help="ig: folder with the Keras models (mobilenetv2_base_model, "
+            "mobilenetv2_finetuned_model, cnn_stroke_model as .h5/.keras/SavedModel; without "
+            "those names, every model in it). occlusion/rise: a model set (hemiface.json).",
         ),
     ],
+    image: Annotated[
+        Path | None,
+        typer.Argument(help="Image file to explain (JPEG, PNG, ...); or --images DIR."),
+    ] = None,
+    method: Annotated[
+        Method | None,
+        typer.Option(
+            "--method",
+            help="ig: Integrated Gradients of the Keras models, on the workstation "
+            "(TensorFlow). occlusion, rise: perturbation maps of the TFLite artifacts, "
+            "anywhere (no TensorFlow; the Pi too). Default: occlusion for a model set, ig "
+            "for Keras models.",
+        ),
+    ] = None,
+    formats: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="occlusion/rise: formats to explain (repeat or comma-separate: float32, "
+            "float16, dynamic, int8) or all (default: every verified format).",
+        ),
+    ] = None,
+    images: Annotated[
+        Path | None,
+        typer.Option(
+            "--images",
+            help="occlusion/rise: a folder of images instead of IMAGE: the drift table "
+            "(medians and worst cases) of every model and format.",
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", help="With --images: at most N images, spread evenly."),
+    ] = None,
+    keras: Annotated[
+        Path | None,
+        typer.Option(
+            "--keras",
+            help="occlusion/rise: the Keras models the set was converted from; their IG maps "
+            "join the comparison (workstation: needs TensorFlow).",
+        ),
+    ] = None,
+    window: Annotated[
+        int, typer.Option("--window", help="occlusion: window side in input pixels.")
+    ] = 16,
+    stride: Annotated[int, typer.Option("--stride", help="occlusion: window step in pixels.")] = 8,
+    masks: Annotated[int, typer.Option("--masks", help="rise: random masks.")] = 1000,
+    grid: Annotated[int, typer.Option("--grid", help="rise: mask cells a side.")] = 7,
+    keep: Annotated[
+        float, typer.Option("--keep", help="rise: probability that a cell is kept.")
+    ] = 0.5,
+    score: Annotated[
+        str,
+        typer.Option(
+            "--score",
+            help="occlusion/rise: what a map measures: the change of the probability "
+            "(default) or of the logit (a full-int8 probability saturates at 255/256: for a "
+            "confident face its map is flat; the logit's is not).",
+        ),
+    ] = "probability",
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="occlusion/rise: threads, one interpreter each (default: the physical cores, "
+            "at most 4).",
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option("--out", help="Folder for the outputs.")] = Path(
         "explain-out"
     ),
@@ -71,7 +159,11 @@ def explain(
     ] = Rule.trapezoid,
     baseline: Annotated[
         Baseline,
-        typer.Option("--baseline", help="Baseline: black, white, blur or noise (uniform)."),
+        typer.Option(
+            "--baseline",
+            help="IG's baseline, and the fill of occlusion/RISE: black, white, blur or "
+            "noise (uniform).",
+        ),
     ] = Baseline.black,
     baseline_samples: Annotated[
         int,
@@ -96,7 +188,11 @@ def explain(
     ] = 0.15,
     batch_size: Annotated[
         int,
-        typer.Option("--batch-size", help="Path images per gradient batch; bounds the memory."),
+        typer.Option(
+            "--batch-size",
+            help="ig: path images per gradient batch; occlusion/rise: images per interpreter "
+            "invoke. Bounds the memory.",
+        ),
     ] = 8,
     mask: Annotated[
         Path | None,
@@ -104,7 +200,11 @@ def explain(
     ] = None,
     sanity: Annotated[
         bool,
-        typer.Option("--sanity", help="Randomize each model's weights; Spearman of the maps."),
+        typer.Option(
+            "--sanity",
+            help="Randomize each model's weights (occlusion/rise: shuffle the artifact's); "
+            "Spearman of the maps.",
+        ),
     ] = False,
     sanity_top_layers: Annotated[
         int | None,
@@ -115,14 +215,19 @@ def explain(
     ] = None,
     deletion: Annotated[
         bool,
-        typer.Option("--deletion", help="Deletion curve and its area, against random order."),
+        typer.Option(
+            "--deletion",
+            help="Deletion curve and its area, against random order (occlusion/rise: and "
+            "the insertion curve).",
+        ),
     ] = False,
     face_box: Annotated[
         str | None,
         typer.Option("--face-box", help="X,Y,W,H of the face in image pixels (sets the midline)."),
     ] = None,
     seed: Annotated[
-        int, typer.Option("--seed", help="Seed for noise baselines, SmoothGrad, sanity.")
+        int,
+        typer.Option("--seed", help="Seed for noise baselines, SmoothGrad, sanity, RISE masks."),
     ] = 0,
     no_annotations: Annotated[
         bool,
@@ -148,7 +253,34 @@ def explain(
         ),
     ] = None,
 ) -> None:
-    """Integrated Gradients of each model on IMAGE: overlays, a comparison figure, explain.json."""
+    """Where each model looks on IMAGE: maps, figures and trust figures.
+
+    ig: Integrated Gradients on the Keras models. Workstation only (TensorFlow, matplotlib).
+
+    occlusion, rise: perturbation maps of a model set's TFLite artifacts, one per format.
+
+    They run anywhere, the Pi too (no TensorFlow, no matplotlib); formats are compared.
+    """
+    chosen = _method_for(models, method)
+    if chosen is not Method.ig:
+        from hemiface.explain.cli_artifacts import (
+            ArtifactOptions,
+            ArtifactRun,
+            explain_artifacts_command,
+            parse_formats,
+        )
+
+        run = ArtifactRun(models, out, parse_formats(formats), image, images, limit, keras,
+                          mask, _parse_face_box(face_box), not no_annotations)  # fmt: skip
+        options = ArtifactOptions(window, stride, masks, grid, keep, workers, baseline.value,
+                                  target.value if target else None, deletion, sanity,
+                                  batch_size, seed, score)  # fmt: skip
+        explain_artifacts_command(chosen.value, run, options, _parse_steps(steps))
+        return
+    if image is None:
+        raise HemifaceError(
+            "give an IMAGE to explain (--images DIR needs --method occlusion or rise)"
+        )
     require_tensorflow("explain")
     require_matplotlib("explain")
     from hemiface.kerasio import quiet_tensorflow

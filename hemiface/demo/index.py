@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from hemiface.core.domain import NOTICE
+from hemiface.demo.drift_stage import drift_section
 from hemiface.demo.results import (
     BenchOutput,
     ConvertOutput,
@@ -261,6 +262,7 @@ SECTIONS: tuple[tuple[str, Section], ...] = (
     ("runtime", _runtime),
     ("explain", _explain),
     ("bench", _bench),
+    ("drift", drift_section),
 )
 
 

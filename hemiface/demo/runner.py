@@ -19,6 +19,7 @@ from hemiface.core.errors import HemifaceError, one_line
 from hemiface.demo import stages
 from hemiface.demo.cache import cached_output, remember
 from hemiface.demo.context import DemoContext, StageProgress
+from hemiface.demo.drift_stage import DriftOutput, stage_drift
 from hemiface.demo.results import (
     BenchOutput,
     ConvertOutput,
@@ -73,6 +74,7 @@ STAGES: tuple[Stage[Any], ...] = (
     Stage("runtime", stages.stage_runtime, RuntimeOutput, ("data", "convert")),
     Stage("explain", stages.stage_explain, ExplainOutput, ("data", "train")),
     Stage("bench", stages.stage_bench, BenchOutput, ("data", "train", "convert")),
+    Stage("drift", stage_drift, DriftOutput, ("data", "convert")),
 )
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
 

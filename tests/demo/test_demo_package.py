@@ -304,10 +304,10 @@ def test_walk_through_surfaces_a_record_of_the_wrong_kind(tmp_path: Path) -> Non
         write_index(tmp_path, results, quick=False)
 
 
-def test_the_runner_knows_the_six_stages_and_the_shipped_set(
+def test_the_runner_knows_the_seven_stages_and_the_shipped_set(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert STAGE_NAMES == ("data", "train", "convert", "runtime", "explain", "bench")
+    assert STAGE_NAMES == ("data", "train", "convert", "runtime", "explain", "bench", "drift")
     monkeypatch.delenv("HEMIFACE_REFERENCE", raising=False)
     assert (shipped_reference() / "SHA256SUMS").is_file()
 
