@@ -128,6 +128,7 @@ def _load(
 
     if source.model is not None:
         return load_model(source, unsafe)
+    assert source.path is not None  # a source without a model in memory has a file
     key = f"{Path(source.path).resolve()}|unsafe={unsafe}"
     if key not in session.loaded:
         model, facts = load_model(source, unsafe, custom_objects)
@@ -145,6 +146,7 @@ def _scorer_for(source: ModelSource, model: Any, unsafe: bool, session: ExplainS
         if key not in session.scorers:
             session.scorers[key] = ModelScorer(model, source.name)
         return session.scorers[key]
+    assert source.path is not None  # a source without a model in memory has a file
     path_key = f"{Path(source.path).resolve()}|unsafe={unsafe}"
     _, _, weights, architecture = session.loaded[path_key]
     name = str(source.path)
@@ -341,24 +343,26 @@ def explain_image(
     if not explained:
         raise HemifaceError("; ".join(f["error"] for f in failures) or "no model explained")
 
-    scale = shared_scale([m.attributions for m in explained])
+    maps = {m.name: m.attributions for m in explained if m.attributions is not None}
+    scale = shared_scale(list(maps.values()))
     panels = []
     for model in explained:
+        attributions = maps[model.name]
         spec = Preprocessing(width=model.input_size[1], height=model.input_size[0])
         model_rgb = resize_for_model(rgb, spec)
         npy = out / f"{model.name}_attributions.npy"
         buffer = io.BytesIO()
-        np.save(buffer, model.attributions)
+        np.save(buffer, attributions)
         write_whole(npy, buffer.getvalue())
         overlay_path = out / f"{model.name}_overlay.png"
-        write_image(overlay_path, overlay(model_rgb, model.attributions, scale))
+        write_image(overlay_path, overlay(model_rgb, attributions, scale))
         model.files = {"overlay": str(overlay_path), "attributions": str(npy)}
         shown_mask = None if mask is None else read_mask(Path(mask), rgb.shape[:2], spec)
         panels.append(
             Panel(
                 model.title,
                 _describe(model),
-                model.attributions,
+                attributions,
                 model.laterality["midline_x"],
                 shown_mask,
             )

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -229,7 +230,7 @@ def explain_models(
             if settings.target
             else Target.predicted(first_p, entry.threshold)
         )
-        formats = []
+        formats: list[FormatResult] = []
         for fmt, (set_format, maps, x, fill) in computed.items():
             attribution = maps.map_for(index, target)
             p_right = float(as_probability(maps.p_right, settings.score)[index])
@@ -248,7 +249,8 @@ def explain_models(
             if mask is not None:
                 result.mask = mask_metrics(attribution, mask)
             if settings.deletion:
-                column = _ModelColumn(set_format.pool, index, settings.score)
+                # Scores like a ModelScorer (the curves call it the same way).
+                column: Any = _ModelColumn(set_format.pool, index, settings.score)
                 result.deletion = deletion_curve(column, x, attribution, fill, target,
                                                  seed=settings.seed)  # fmt: skip
                 result.insertion = insertion_curve(column, x, attribution, fill, target,

@@ -288,7 +288,7 @@ def explain(
     quiet_tensorflow()
     from rich.console import Console
     from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
 
     from hemiface.core.domain import NOTICE
     from hemiface.explain.api import explain_image
@@ -318,7 +318,7 @@ def explain(
         console=err,
         transient=True,  # the table below replaces the bars
     )
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
     def progress(title: str, advance: int, total: int) -> None:
         if not tasks:

@@ -115,7 +115,7 @@ def _ig_provider(run: ArtifactRun, settings_seed: int, steps: int | str):  # noq
 
 def run_artifacts(run: ArtifactRun, settings: ArtifactExplainSettings, steps: int | str) -> None:
     """Explain one image (or a folder's drift table) with the artifacts; print the result."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
 
     console = Console()
     err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -133,7 +133,7 @@ def run_artifacts(run: ArtifactRun, settings: ArtifactExplainSettings, steps: in
         console=err,
         transient=True,
     )
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
     def advance(title: str, done: int, total: int) -> None:
         if not tasks:

@@ -54,8 +54,8 @@ def overlay(rgb: np.ndarray, attributions: np.ndarray, scale: float) -> np.ndarr
 
     The colour's opacity follows the attribution, so unattributed pixels show the image.
     """
-    heat = np.clip(signed_map(attributions) / scale, 0.0, 1.0)
-    image = np.asarray(rgb, dtype=np.uint8)
+    heat: np.ndarray = np.clip(signed_map(attributions) / scale, 0.0, 1.0)
+    image: np.ndarray = np.asarray(rgb, dtype=np.uint8)
     if image.shape[:2] != heat.shape:
         image = cv2.resize(image, heat.shape[::-1], interpolation=cv2.INTER_AREA)
     factor = max(1, int(np.ceil(OVERLAY_MIN_SIDE / min(heat.shape))))
@@ -73,7 +73,9 @@ def overlay(rgb: np.ndarray, attributions: np.ndarray, scale: float) -> np.ndarr
 def _draw_map(ax: Any, rgb: np.ndarray, panel: Panel, scale: float) -> Any:
     height, width = panel.attributions.shape[:2]
     grey = cv2.resize(
-        np.asarray(rgb, dtype=np.float32).mean(axis=-1), (width, height), cv2.INTER_AREA
+        np.asarray(rgb, dtype=np.float32).mean(axis=-1),
+        (width, height),
+        interpolation=cv2.INTER_AREA,
     )
     ax.imshow(grey, cmap="gray")
     image = ax.imshow(

@@ -99,6 +99,8 @@ def load_model(
 
     first_error: ModelLoadError | None = None
     for path in [source.path, *source.alternatives]:
+        if path is None:
+            continue
         try:
             loaded = load_keras_model(path, unsafe=unsafe, custom_objects=custom_objects)
         except ModelLoadError as exc:

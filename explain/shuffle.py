@@ -93,7 +93,7 @@ def shuffle_weights(content: bytes, seed: int = 0) -> bytes:
     rng = np.random.default_rng(seed)
     out = bytearray(content)
     for start, length, dtype in spans:
-        values = np.frombuffer(content, dtype=dtype, count=length // np.dtype(dtype).itemsize,
-                               offset=start)  # fmt: skip
+        count = length // np.dtype(dtype).itemsize
+        values: np.ndarray = np.frombuffer(content, dtype=dtype, count=count, offset=start)
         out[start : start + length] = values[rng.permutation(values.size)].tobytes()
     return bytes(out)
