@@ -33,11 +33,14 @@ def fingerprint(paths: list[Path], extra: str) -> str:
 def cache_files(ctx: DemoContext, name: str) -> tuple[list[Path], list[Path]] | None:
     """(input files, output files that must still exist) of a stage worth caching; None
     for a stage that is not cached."""
-    model_files = ctx.keras_files() if name in ("train", "explain", "bench") else []
+    model_files = ctx.keras_files() if name in ("train", "convert", "explain", "bench") else []
     if name == "train":
         if not ctx.retrain:
             return None  # checking the shipped set's checksums is the stage itself
         return [], [*model_files, ctx.models / "heldout_report.json"]
+    if name == "convert":
+        # The set is made from the models and the data (calibration and verification).
+        return [*model_files, ctx.data / "labels.csv"], [ctx.modelset / "hemiface.json"]
     if name == "explain":
         return [*model_files, ctx.data / "labels.csv"], [
             ctx.out / "explain" / label.lower() / "explain.json" for label in LABELS
