@@ -20,6 +20,8 @@ key and an unchanged file reuses the artifact and its verification.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import resource
 import tempfile
@@ -39,11 +41,13 @@ from hemiface.convert.jobs import JobOutcome, default_workers, run_jobs
 from hemiface.convert.plan import (
     ModelSource,
     RunContext,
+    export_model,
     export_trunk,
     fusable,
     fused_job,
     model_job,
     model_source,
+    settled,
 )
 from hemiface.convert.publish import ModelSetTransaction
 from hemiface.convert.settings import ConvertOptionError, ConvertSettings
@@ -135,21 +139,50 @@ def convert_models(
 
 
 def _plan(run: RunContext, sources: dict[str, ModelSource]) -> list[Planned]:
-    """One job per model and format, then one per shared trunk and format."""
+    """One job per model and format, then one per shared trunk and format; only what has
+    to be converted is exported, and only what has to be compared again is run."""
     formats = run.settings.formats
     planned = [Planned(*model_job(run, s, fmt)) for s in sources.values() for fmt in formats]
-    if not run.settings.fuse:
-        return planned
-    trunks = find_shared_trunks([s.model for s in sources.values()])
-    for index, trunk in enumerate(t for t in trunks if fusable(t, sources)):
-        saved_model = export_trunk(run, trunk, index)
-        members = [sources[n] for n in trunk.names]
-        run.notes.append(
-            f"{' and '.join(trunk.names)} share their first {trunk.layers} layers bit for bit "
-            f"(up to {trunk.last_shared}, {trunk.shared_params:,} parameters): fused as "
-            f"{'+'.join(trunk.names)}.*.tflite"
-        )
-        planned += [Planned(*fused_job(run, trunk, members, f, saved_model)) for f in formats]
+    exports: list[Callable[[], None]] = []
+    for item, source in zip(planned, (s for s in sources.values() for _ in formats), strict=True):
+        if item.job.reuse is None:
+            exports.append(functools.partial(export_model, source))
+    if run.settings.fuse:
+        trunks = find_shared_trunks([s.model for s in sources.values()])
+        for index, trunk in enumerate(t for t in trunks if fusable(t, sources)):
+            folder = run.workdir / f"savedmodel-fused-{index}"
+            members = [sources[n] for n in trunk.names]
+            run.notes.append(
+                f"{' and '.join(trunk.names)} share their first {trunk.layers} layers bit for "
+                f"bit (up to {trunk.last_shared}, {trunk.shared_params:,} parameters): fused "
+                f"as {'+'.join(trunk.names)}.*.tflite"
+            )
+            fused = [Planned(*fused_job(run, trunk, members, f, folder)) for f in formats]
+            if any(item.job.reuse is None for item in fused):
+                exports.append(functools.partial(export_trunk, trunk, folder))
+            planned += fused
+    for export in exports:
+        export()
+    return _settle(run, planned, sources)
+
+
+def _settle(
+    run: RunContext, planned: list[Planned], sources: dict[str, ModelSource]
+) -> list[Planned]:
+    """Which jobs run their artifact on the check images: every job but a reused one
+    whose verification holds, and the separate artifacts a fused one is compared with."""
+    rate = run.settings.max_flip_rate
+    rerun = {
+        id(p): not settled(run, p.job, sources[p.job.outputs[0].model].verify_key(rate))
+        for p in planned
+    }
+    for fused in (p for p in planned if p.job.fused and rerun[id(p)]):
+        for twin in planned:
+            same_format = twin.job.format == fused.job.format
+            if not twin.job.fused and same_format and twin.job.outputs[0] in fused.job.outputs:
+                rerun[id(twin)] = True
+    for p in planned:
+        p.job = dataclasses.replace(p.job, run_images=rerun[id(p)])
     return planned
 
 
@@ -165,13 +198,23 @@ def _make_artifacts(
     models on the verification images); the Keras probabilities per model."""
     keras_p: dict[str, np.ndarray] = {}
 
+    # The Keras models whose artifacts are compared with them again.
+    wanted = {o.model for p in planned if p.job.run_images for o in p.job.outputs}
+
     def keras_pass() -> None:
+        todo = [
+            s
+            for s in sources.values()
+            if s.name not in keras_p and s.verify_set is not None and s.name in wanted
+        ]
+        if not todo:
+            return
         with clock("keras"):
-            for source in sources.values():
-                if source.verify_set is not None:
-                    keras_p[source.name] = predict_probabilities(
-                        source.model.model, source.verify_set.tensors, KERAS_BATCH
-                    )
+            for source in todo:
+                assert source.verify_set is not None
+                keras_p[source.name] = predict_probabilities(
+                    source.model.model, source.verify_set.tensors, KERAS_BATCH
+                )
 
     def done(job: object, outcome: JobOutcome, finished: int, total: int) -> None:
         if progress is not None:
@@ -203,6 +246,11 @@ def _make_artifacts(
             raise failure[0]
     for item, outcome in zip(planned, outcomes, strict=True):
         item.outcome = outcome
+    # An artifact planned for reuse that had changed by the time a worker read it was
+    # converted again: its model is compared with Keras after all.
+    late = {o.model for p in planned if p.result and not p.result.reused for o in p.job.outputs}
+    wanted |= late - set(keras_p)
+    keras_pass()
     return keras_p
 
 

@@ -28,6 +28,7 @@ from hemiface.convert.calibration import (
 from hemiface.convert.fuse import SharedTrunk, build_fused_model, export_fused
 from hemiface.convert.settings import ConvertSettings
 from hemiface.convert.tflite_convert import STATIC_BATCH, export_saved_model
+from hemiface.core.checksum import sha256_file
 from hemiface.core.domain import model_title
 from hemiface.kerasio import LoadedModel
 from hemiface.runtime.manifest import (
@@ -116,13 +117,19 @@ def model_source(run: RunContext, model: LoadedModel) -> ModelSource:
     # TensorFlow reads the variables back through a glob pattern: a name with "[" or "*"
     # in it would match nothing, so the folder gets a name without.
     digest = hashlib.sha256(model.name.encode("utf-8")).hexdigest()[:12]
-    saved_model = export_saved_model(model.model, run.workdir / f"savedmodel-{digest}")
+    saved_model = run.workdir / f"savedmodel-{digest}"  # exported when a job needs it
     calibration = _tensors_file(run, "calib", spec, calib_set)
     check = _tensors_file(run, "verify", spec, verify_set) or _probe_file(run, spec)
     versions = converter_versions(model.model)
     return ModelSource(
         model, spec, versions, calib_set, verify_set, saved_model, calibration, check
     )
+
+
+def export_model(source: ModelSource) -> None:
+    """The model as a SavedModel, once, when an artifact has to be converted from it."""
+    if not source.saved_model.exists():
+        export_saved_model(source.model.model, source.saved_model)
 
 
 def _image_set(
@@ -207,7 +214,11 @@ def reusable(run: RunContext, file: str, name: str, fmt: str, key: str) -> Path 
     if prev is None or cached.get("key") != key or cached.get("sha256") != prev.sha256:
         return None
     path = run.out / prev.file
-    return path if path.is_file() else None
+    try:
+        intact = sha256_file(path) == prev.sha256 if path.is_file() else False
+    except OSError:
+        intact = False
+    return path if intact else None
 
 
 def model_job(run: RunContext, source: ModelSource, fmt: str) -> tuple[ArtifactJob, str]:
@@ -259,11 +270,17 @@ def _job(
     )
 
 
-def export_trunk(run: RunContext, trunk: SharedTrunk, index: int) -> Path:
-    """The fused Keras model of a shared trunk, exported once."""
-    model = build_fused_model(trunk)
-    folder = run.workdir / f"savedmodel-fused-{index}"
-    return export_fused(model, folder, trunk.models[0].input_shape)
+def export_trunk(trunk: SharedTrunk, folder: Path) -> None:
+    """The fused Keras model of a shared trunk, exported once, when an artifact has to be
+    converted from it."""
+    if not folder.exists():
+        export_fused(build_fused_model(trunk), folder, trunk.models[0].input_shape)
+
+
+def settled(run: RunContext, job: ArtifactJob, verify_key: str) -> bool:
+    """The job reuses an intact earlier artifact whose verification still holds: nothing
+    needs converting, running or comparing again."""
+    return job.reuse is not None and run.cache.get(job.file, {}).get("verify") == verify_key
 
 
 def fusable(trunk: SharedTrunk, sources: dict[str, ModelSource]) -> bool:

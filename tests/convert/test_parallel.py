@@ -106,3 +106,30 @@ def test_default_workers_follow_cores_memory_and_size(monkeypatch: pytest.Monkey
     assert jobs.default_workers(3, 10_000_000) == 3
     with pytest.raises(Exception, match="--jobs"):
         ConvertSettings(formats=("float32",), jobs=0)
+
+
+def test_a_rerun_with_nothing_changed_exports_runs_and_compares_nothing(
+    models_dir: Path, images_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hemiface.convert import plan
+
+    settings = ConvertSettings(formats=("float32", "int8"), calib=images_dir, jobs=1)
+    first = convert_models([models_dir / "tiny.keras"], tmp_path, settings)
+    manifest = (tmp_path / MANIFEST_NAME).read_bytes()
+    exported: list[Path] = []
+    real = plan.export_saved_model
+    monkeypatch.setattr(
+        plan,
+        "export_saved_model",
+        lambda model, folder: exported.append(folder) or real(model, folder),
+    )
+    again = convert_models([models_dir / "tiny.keras"], tmp_path, settings)
+    assert all(row.reused for row in again.rows) and exported == []
+    assert again.timing is not None and "keras" not in again.timing.steps
+    assert [r.verification for r in again.rows] == [r.verification for r in first.rows]
+    assert (tmp_path / MANIFEST_NAME).read_bytes() == manifest
+    # A changed artifact is converted (its model exported) and compared again.
+    (tmp_path / "tiny.int8.tflite").write_bytes(b"changed")
+    third = convert_models([models_dir / "tiny.keras"], tmp_path, settings)
+    assert [row.reused for row in third.rows] == [True, False] and len(exported) == 1
+    assert third.timing is not None and "keras" in third.timing.steps
