@@ -41,6 +41,12 @@ def cache_files(ctx: DemoContext, name: str) -> tuple[list[Path], list[Path]] | 
     if name == "convert":
         # The set is made from the models and the data (calibration and verification).
         return [*model_files, ctx.data / "labels.csv"], [ctx.modelset / "hemiface.json"]
+    if name == "drift":
+        # The artifacts (through the manifest), the test faces and explain's IG maps.
+        ig = [ctx.out / "explain" / label.lower() / "explain.json" for label in LABELS]
+        return [ctx.modelset / "hemiface.json", ctx.data / "labels.csv", *ig], [
+            ctx.out / "drift" / "drift.json"
+        ]
     if name == "explain":
         return [*model_files, ctx.data / "labels.csv"], [
             ctx.out / "explain" / label.lower() / "explain.json" for label in LABELS

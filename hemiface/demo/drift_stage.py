@@ -19,8 +19,8 @@ from hemiface.demo.results import StageOutput
 from hemiface.report import Document, Figure, FileList, Heading, Paragraph, Table
 
 # Faces in the drift table; occlusion there uses 16-px windows at a 16-px stride (a quarter
-# of the single images' cost) so that every format of every face fits in about a minute.
-DRIFT_FACES, QUICK_DRIFT_FACES = 20, 8
+# of the single images' cost) so that every format of every face fits in about half a minute.
+DRIFT_FACES, QUICK_DRIFT_FACES = 10, 4
 TABLE_STRIDE = 16
 
 
