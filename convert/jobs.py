@@ -69,26 +69,56 @@ def default_workers(jobs: int, total_params: int) -> int:
     return max(1, min(cores(), by_memory, jobs))
 
 
-def run_jobs(jobs: list[ArtifactJob], workers: int, done: Done | None = None) -> list[JobOutcome]:
-    """Every job's outcome, in the order of `jobs`."""
-    outcomes: list[JobOutcome | None] = [None] * len(jobs)
-    finished = 0
+class Workers:
+    """A pool of `count` worker processes, started on entry so that their import of
+    TensorFlow overlaps whatever the caller does next (exporting the models); with one
+    worker there is no pool and the jobs run in the calling process."""
 
-    def record(index: int, outcome: JobOutcome) -> None:
-        nonlocal finished
-        outcomes[index] = outcome
-        finished += 1
-        if done is not None:
-            done(jobs[index], outcome, finished, len(jobs))
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self._pool: ProcessPoolExecutor | None = None
 
-    if workers <= 1:
-        for index, job in enumerate(jobs):
-            record(index, _outcome(partial(make_artifact, job)))
-        return [o for o in outcomes if o is not None]
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_quiet_worker) as pool:
+    def __enter__(self) -> Workers:
+        if self.count > 1:
+            context = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(
+                self.count, mp_context=context, initializer=_warm_worker
+            )
+            for _ in range(self.count):  # start every worker now, not at the first job
+                self._pool.submit(os.getpid)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def run(
+        self,
+        jobs: list[ArtifactJob],
+        done: Done | None = None,
+        cost: Callable[[ArtifactJob], float] | None = None,
+    ) -> list[JobOutcome]:
+        """Every job's outcome, in the order of `jobs`. The most costly jobs (by `cost`)
+        start first, so that a long one does not start last and leave a core idle."""
+        outcomes: list[JobOutcome | None] = [None] * len(jobs)
+        finished = 0
+
+        def record(index: int, outcome: JobOutcome) -> None:
+            nonlocal finished
+            outcomes[index] = outcome
+            finished += 1
+            if done is not None:
+                done(jobs[index], outcome, finished, len(jobs))
+
+        order = list(range(len(jobs)))
+        if cost is not None:
+            order.sort(key=lambda i: -cost(jobs[i]))
+        if self._pool is None:
+            for index in order:
+                record(index, _outcome(partial(make_artifact, jobs[index])))
+            return [o for o in outcomes if o is not None]
         pending: dict[Future[ArtifactResult], int] = {
-            pool.submit(make_artifact, job): index for index, job in enumerate(jobs)
+            self._pool.submit(make_artifact, jobs[index]): index for index in order
         }
         try:
             while pending:
@@ -100,7 +130,13 @@ def run_jobs(jobs: list[ArtifactJob], workers: int, done: Done | None = None) ->
             for future in pending:
                 future.cancel()
             raise
-    return [o for o in outcomes if o is not None]
+        return [o for o in outcomes if o is not None]
+
+
+def run_jobs(jobs: list[ArtifactJob], workers: int, done: Done | None = None) -> list[JobOutcome]:
+    """Every job's outcome, in the order of `jobs`, with `workers` processes."""
+    with Workers(workers) as pool:
+        return pool.run(jobs, done)
 
 
 def _outcome(get: Callable[[], ArtifactResult]) -> JobOutcome:
@@ -110,8 +146,10 @@ def _outcome(get: Callable[[], ArtifactResult]) -> JobOutcome:
         return JobOutcome(None, one_line(exc))
 
 
-def _quiet_worker() -> None:
-    """TensorFlow's start-up chatter stays out of the parent's terminal."""
+def _warm_worker() -> None:
+    """Import TensorFlow now, quietly (its start-up chatter stays out of the parent's
+    terminal), while the parent is still exporting the models."""
     from hemiface.kerasio import quiet_tensorflow
 
     quiet_tensorflow()
+    import tensorflow  # noqa: F401

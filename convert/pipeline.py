@@ -33,11 +33,11 @@ from pathlib import Path
 import numpy as np
 
 from hemiface.convert import compat
-from hemiface.convert.artifact import STEPS, StepClock
+from hemiface.convert.artifact import STEPS, ArtifactJob, StepClock
 from hemiface.convert.assemble import Assembled, Planned, assemble, merge_fused, merge_models
 from hemiface.convert.detector import stage_detectors
 from hemiface.convert.fuse import find_shared_trunks
-from hemiface.convert.jobs import JobOutcome, default_workers, run_jobs
+from hemiface.convert.jobs import JobOutcome, Workers, default_workers
 from hemiface.convert.plan import (
     ModelSource,
     RunContext,
@@ -107,12 +107,14 @@ def convert_models(
             run = RunContext(out, transaction.staging, Path(tmp), None, _read_cache(out), settings)
             run.notes.extend(transaction.notes)
             run.previous = _previous_manifest(out, run.notes)
-            with clock("images and export"):
-                sources = {m.name: model_source(run, m) for m in loaded}
-                planned = _plan(run, sources)
-            total_params = sum(int(m.model.count_params()) for m in loaded)
-            workers = settings.jobs or default_workers(len(planned), total_params)
-            keras_p = _make_artifacts(run, planned, sources, workers, clock, progress)
+            params = {m.name: int(m.model.count_params()) for m in loaded}
+            least_jobs = len(loaded) * len(settings.formats)
+            workers = settings.jobs or default_workers(least_jobs, sum(params.values()))
+            with Workers(workers) as pool:  # the workers start while the models export
+                with clock("images and export"):
+                    sources = {m.name: model_source(run, m) for m in loaded}
+                    planned = _plan(run, sources)
+                keras_p = _make_artifacts(run, planned, sources, pool, clock, progress)
             done = assemble(run, planned, sources, keras_p)
             _load_elsewhere(done, run)
             _apply_target(done.rows(), settings.target)
@@ -190,7 +192,7 @@ def _make_artifacts(
     run: RunContext,
     planned: list[Planned],
     sources: dict[str, ModelSource],
-    workers: int,
+    pool: Workers,
     clock: StepClock,
     progress: Progress | None,
 ) -> dict[str, np.ndarray]:
@@ -221,13 +223,20 @@ def _make_artifacts(
             name = f"{getattr(job, 'name', '?')} {getattr(job, 'format', '')}"
             progress(f"{name} {'ok' if outcome.error is None else 'failed'}", finished, total)
 
+    def cost(job: ArtifactJob) -> float:
+        """About how long a job takes: its models' size, times the calibration's passes
+        for full int8; the longest start first."""
+        size = sum(int(sources[o.model].model.model.count_params()) for o in job.outputs)
+        return size * (4.0 if job.format == "int8" else 1.0)
+
+    workers = pool.count
     if progress is not None:
         progress(f"{len(planned)} artifacts, {workers} worker(s)", 0, len(planned))
     jobs = [p.job for p in planned]
     if workers <= 1:
         keras_pass()
         with clock("artifacts"):
-            outcomes = run_jobs(jobs, 1, done)
+            outcomes = pool.run(jobs, done, cost)
     else:
         failure: list[BaseException] = []
 
@@ -240,7 +249,7 @@ def _make_artifacts(
         thread = threading.Thread(target=guarded, name="hemiface-keras", daemon=True)
         thread.start()
         with clock("artifacts"):
-            outcomes = run_jobs(jobs, workers, done)
+            outcomes = pool.run(jobs, done, cost)
         thread.join()
         if failure:
             raise failure[0]
