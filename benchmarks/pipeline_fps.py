@@ -36,6 +36,7 @@ VARIANTS = (
     ("models", True, "models"),
     ("overlap", True, "overlap"),
     ("both", True, "both"),
+    ("lanes", True, "lanes"),
     ("auto", True, "auto"),
 )
 QUICK_VARIANTS = ("before", "auto")  # a quick run (the demo's): the loop before and after
@@ -84,7 +85,7 @@ def write_benchmark_video(path: Path, frames: int, picture: np.ndarray) -> Path:
 def run_pipeline_worker(spec: dict[str, Any]) -> dict[str, Any]:
     """In the worker: run the live loop on the video with one format; FPS and stages."""
     t0 = time.perf_counter()
-    from hemiface.runtime.backends import default_num_threads
+    from hemiface.runtime.backends import default_num_threads, physical_cores
     from hemiface.runtime.detectors import open_detector
     from hemiface.runtime.live import Candidate, choose_live_mode
     from hemiface.runtime.modelset import ModelSet, load_model_set
@@ -110,7 +111,15 @@ def run_pipeline_worker(spec: dict[str, Any]) -> dict[str, Any]:
         spec.get("mode", "sequential"),
         default_num_threads(),
         spec.get("threads"),
+        cores=physical_cores(),
+        lanes_possible=True,  # the detector runs on every frame here
     )
+    candidate = plan.candidate
+
+    def open_lane() -> tuple[ModelSet, Any]:
+        lane_detector = open_detector(Path(spec["model_set"]), spec.get("detector"))
+        return open_set(candidate), lane_detector
+
     t1 = time.perf_counter()
     stamps: list[float] = []
     with_face = 0
@@ -125,10 +134,15 @@ def run_pipeline_worker(spec: dict[str, Any]) -> dict[str, Any]:
         VideoFileSource(Path(spec["video"])),
         model_set,
         StreamSettings(
-            crop="face", every=1, max_frames=spec.get("frames"), overlap=plan.candidate.overlap
+            crop="face",
+            every=1,
+            max_frames=spec.get("frames"),
+            overlap=candidate.overlap,
+            lanes=candidate.lanes,
         ),
         on_result=on_result,
         detector=detector,
+        open_lane=open_lane,
     )
     model_set.close()
     intervals = np.diff(np.asarray([start, *stamps])) * 1000.0
@@ -140,6 +154,7 @@ def run_pipeline_worker(spec: dict[str, Any]) -> dict[str, Any]:
         "frames_with_face": with_face,
         "predicted": stats.predicted,
         "stage_ms": stats.stage_ms,
+        "ceiling_fps": stats.ceiling_fps(physical_cores()),
         "models": len(model_set.entries),
         "interpreters": model_set.interpreters,
         "layout": model_set.describe(),

@@ -236,9 +236,12 @@ def pipeline_tables(section: PipelineSection) -> list[str]:
         "Variants: 'before' runs each model's own artifact, one thing after another (the "
         "loop before fusion and concurrency); 'fused' the same with the fused artifact; "
         "'models' runs the interpreters at once; 'overlap' runs the next frame's face step "
-        "beside this frame's models; 'both'; 'auto' measures at start and runs the "
-        "fastest (as `hemiface run` does). Stage times are means per frame in ms; "
-        "'face' is the face step's own time, 'wait' the part of it the models did not hide.",
+        "beside this frame's models; 'both'; 'lanes' one frame a core side by side; 'auto' "
+        "chooses as `hemiface run` does. Stage times are means per frame in ms; "
+        "'face' is the face step's own time, 'wait' the part of it the models did not hide. "
+        "'ceiling' is the frame rate the machine's cores would reach if every core were "
+        "busy with this run's own stage times (read, face, models, draw), and '%' the share "
+        "of it the loop reached.",
         "",
     ]
     rows = []
@@ -247,15 +250,20 @@ def pipeline_tables(section: PipelineSection) -> list[str]:
         rows.append(
             [r.format, r.variant, fmt(r.mode) + (f", {r.threads} thr" if ok else ""),
              fmt(r.fps, 1) if ok else f"failed: {fmt(r.error)[:80]}", fmt(r.median_ms, 1),
-             *[fmt(stages.get(s), 2) for s in STAGES], fmt(r.frames_with_face)]
+             *[fmt(stages.get(s), 2) for s in STAGES], fmt(r.frames_with_face),
+             fmt(r.ceiling_fps, 1), _share(r.fps, r.ceiling_fps)]
         )  # fmt: skip
     header = ["format", "variant", "ran", "FPS", "ms/frame", *STAGES[:2], "wait", *STAGES[3:]]
-    out += table([*header, "faces"], rows)
+    out += table([*header, "faces", "ceiling", "%"], rows)
     for r in section.rows:
         if r.variant == "auto" and r.status == "ok":
             measured = ", ".join(f"{k} {v:.1f}" for k, v in (r.mode_ms_per_frame or {}).items())
             out += [f"auto, {r.format}: chose {r.mode} ({r.mode_reason}); {measured}", ""]
     return out
+
+
+def _share(fps: float | None, ceiling: float | None) -> str:
+    return f"{100.0 * fps / ceiling:.0f} %" if fps and ceiling else "-"
 
 
 def _agreement_tables(section: AgreementSection, titles: dict[str, str]) -> list[str]:

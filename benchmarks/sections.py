@@ -130,6 +130,8 @@ class PipelineRow(Record):
     cold_start_s: float | None = None
     median_ms: float | None = None
     p90_ms: float | None = None
+    # The frame rate the machine's cores would reach at this run's own stage times.
+    ceiling_fps: float | None = None
 
     def omitted(self) -> set[str]:
         if self.status == "ok":

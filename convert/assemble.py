@@ -11,6 +11,7 @@ fused artifact, and the CLI exits non-zero):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +42,7 @@ class Planned:
     job: ArtifactJob
     key: str
     outcome: JobOutcome | None = None
+    prepare: Callable[[], None] | None = None  # exports what the job converts from (once)
 
     @property
     def result(self) -> ArtifactResult | None:

@@ -97,9 +97,12 @@ class Workers:
         jobs: list[ArtifactJob],
         done: Done | None = None,
         cost: Callable[[ArtifactJob], float] | None = None,
+        prepare: Callable[[int], None] | None = None,
     ) -> list[JobOutcome]:
         """Every job's outcome, in the order of `jobs`. The most costly jobs (by `cost`)
-        start first, so that a long one does not start last and leave a core idle."""
+        start first, so that a long one does not start last and leave a core idle.
+        `prepare(i)` runs here just before job i is handed out (exporting what it is
+        converted from), so the workers convert while the next export is made."""
         outcomes: list[JobOutcome | None] = [None] * len(jobs)
         finished = 0
 
@@ -115,12 +118,16 @@ class Workers:
             order.sort(key=lambda i: -cost(jobs[i]))
         if self._pool is None:
             for index in order:
+                if prepare is not None:
+                    prepare(index)
                 record(index, _outcome(partial(make_artifact, jobs[index])))
             return [o for o in outcomes if o is not None]
-        pending: dict[Future[ArtifactResult], int] = {
-            self._pool.submit(make_artifact, jobs[index]): index for index in order
-        }
+        pending: dict[Future[ArtifactResult], int] = {}
         try:
+            for index in order:
+                if prepare is not None:
+                    prepare(index)
+                pending[self._pool.submit(make_artifact, jobs[index])] = index
             while pending:
                 ready, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in ready:

@@ -111,7 +111,7 @@ def convert_models(
             least_jobs = len(loaded) * len(settings.formats)
             workers = settings.jobs or default_workers(least_jobs, sum(params.values()))
             with Workers(workers) as pool:  # the workers start while the models export
-                with clock("images and export"):
+                with clock("images"):
                     sources = {m.name: model_source(run, m) for m in loaded}
                     planned = _plan(run, sources)
                 keras_p = _make_artifacts(run, planned, sources, pool, clock, progress)
@@ -142,13 +142,13 @@ def convert_models(
 
 def _plan(run: RunContext, sources: dict[str, ModelSource]) -> list[Planned]:
     """One job per model and format, then one per shared trunk and format; only what has
-    to be converted is exported, and only what has to be compared again is run."""
+    to be converted is exported (just before its first job is handed to a worker), and
+    only what has to be compared again is run."""
     formats = run.settings.formats
     planned = [Planned(*model_job(run, s, fmt)) for s in sources.values() for fmt in formats]
-    exports: list[Callable[[], None]] = []
     for item, source in zip(planned, (s for s in sources.values() for _ in formats), strict=True):
         if item.job.reuse is None:
-            exports.append(functools.partial(export_model, source))
+            item.prepare = functools.partial(export_model, source)
     if run.settings.fuse:
         trunks = find_shared_trunks([s.model for s in sources.values()])
         for index, trunk in enumerate(t for t in trunks if fusable(t, sources)):
@@ -160,11 +160,10 @@ def _plan(run: RunContext, sources: dict[str, ModelSource]) -> list[Planned]:
                 f"as {'+'.join(trunk.names)}.*.tflite"
             )
             fused = [Planned(*fused_job(run, trunk, members, f, folder)) for f in formats]
-            if any(item.job.reuse is None for item in fused):
-                exports.append(functools.partial(export_trunk, trunk, folder))
+            for item in fused:
+                if item.job.reuse is None:
+                    item.prepare = functools.partial(export_trunk, trunk, folder)
             planned += fused
-    for export in exports:
-        export()
     return _settle(run, planned, sources)
 
 
@@ -229,6 +228,12 @@ def _make_artifacts(
         size = sum(int(sources[o.model].model.model.count_params()) for o in job.outputs)
         return size * (4.0 if job.format == "int8" else 1.0)
 
+    def prepare(index: int) -> None:
+        step = planned[index].prepare
+        if step is not None:
+            with clock("export"):
+                step()
+
     workers = pool.count
     if progress is not None:
         progress(f"{len(planned)} artifacts, {workers} worker(s)", 0, len(planned))
@@ -236,7 +241,7 @@ def _make_artifacts(
     if workers <= 1:
         keras_pass()
         with clock("artifacts"):
-            outcomes = pool.run(jobs, done, cost)
+            outcomes = pool.run(jobs, done, cost, prepare)
     else:
         failure: list[BaseException] = []
 
@@ -249,7 +254,7 @@ def _make_artifacts(
         thread = threading.Thread(target=guarded, name="hemiface-keras", daemon=True)
         thread.start()
         with clock("artifacts"):
-            outcomes = pool.run(jobs, done, cost)
+            outcomes = pool.run(jobs, done, cost, prepare)
         thread.join()
         if failure:
             raise failure[0]

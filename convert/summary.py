@@ -39,7 +39,8 @@ class ConversionRow:
 @dataclass
 class Timing:
     """Where a run's time went. `steps`: the run's own steps, wall seconds (load models,
-    images and export, keras, artifacts, publish). `artifact_steps`: the artifacts' steps
+    images, export (inside "artifacts": each model is exported just before its first job
+    is handed out), keras, artifacts, publish). `artifact_steps`: the artifacts' steps
     (convert, ops, load, load_elsewhere, run), seconds summed over every artifact, so with
     several workers they add up to more than the wall time of "artifacts"."""
 

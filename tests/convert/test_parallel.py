@@ -89,7 +89,7 @@ def test_a_failing_artifact_is_reported_with_the_others(
 def test_the_summary_says_where_the_time_went(fused_set) -> None:  # noqa: ANN001
     summary, _ = fused_set
     timing = summary.timing
-    assert set(timing.steps) >= {"load models", "images and export", "artifacts", "publish"}
+    assert set(timing.steps) >= {"load models", "images", "export", "artifacts", "publish"}
     assert set(timing.artifact_steps) == set(artifact.STEPS)
     assert timing.artifact_steps["convert"] > 0 and timing.artifact_steps["run"] > 0
     assert "summed over the artifacts" in timing.describe()
