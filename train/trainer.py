@@ -139,14 +139,28 @@ def forward(model: keras.Model, images: np.ndarray, batch: int, stage: str,
     return predict_batched(model, images, batch, divisor=255.0, progress=report)
 
 
-def _fit(model: keras.Model, train: keras.utils.PyDataset | tuple, val: tuple, epochs: int,
-         learning_rate: float | keras.optimizers.schedules.LearningRateSchedule,
-         cfg: TrainConfig, stage: str, progress: Progress | None,
-         patience: int | None = None, weight_decay: float = 0.0) -> _Epochs:  # fmt: skip
-    optimizer = (keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
-                 if weight_decay else keras.optimizers.Adam(learning_rate))  # fmt: skip
-    model.compile(optimizer=optimizer, loss="binary_crossentropy", metrics=["accuracy"])
-    tracker = _Epochs(stage, epochs, patience or cfg.patience, progress)
+@dataclass(frozen=True)
+class FitPlan:
+    """How long and how one model trains: epochs, the optimizer's rate (a number or a
+    schedule), its decoupled weight decay (0: plain Adam) and the early-stopping patience
+    (None: the config's)."""
+
+    epochs: int
+    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule
+    weight_decay: float = 0.0
+    patience: int | None = None
+
+    def optimizer(self) -> keras.optimizers.Optimizer:
+        if self.weight_decay:
+            return keras.optimizers.AdamW(self.learning_rate, weight_decay=self.weight_decay)
+        return keras.optimizers.Adam(self.learning_rate)
+
+
+def _fit(model: keras.Model, train: keras.utils.PyDataset | tuple, val: tuple, plan: FitPlan,
+         cfg: TrainConfig, stage: str, progress: Progress | None) -> _Epochs:  # fmt: skip
+    epochs = plan.epochs
+    model.compile(optimizer=plan.optimizer(), loss="binary_crossentropy", metrics=["accuracy"])
+    tracker = _Epochs(stage, epochs, plan.patience or cfg.patience, progress)
     if isinstance(train, tuple):
         model.fit(train[0], train[1], batch_size=cfg.batch_size, epochs=epochs, verbose=0,
                   validation_data=val, callbacks=[tracker], shuffle=True)  # fmt: skip
@@ -325,7 +339,7 @@ def _train_mobilenets(sets: dict[str, ImageSet], out: Path, weights: str, cfg: T
                    (("train", x_train), ("val", val[0]))}  # fmt: skip
         started = time.perf_counter()
         tracker = _fit(head, (vectors["train"], y_train), (vectors["val"], val[1]),
-                       cfg.head_epochs, cfg.head_learning_rate, cfg, "train Base",
+                       FitPlan(cfg.head_epochs, cfg.head_learning_rate), cfg, "train Base",
                        progress)  # fmt: skip
         result.record_training(tracker, started, len(y_train))
         _save(model, base_path)
@@ -336,8 +350,9 @@ def _train_mobilenets(sets: dict[str, ImageSet], out: Path, weights: str, cfg: T
     models.unfreeze_upper(model, recipe.finetune_from, recipe.batchnorm_momentum)
     if not reuse[tuned_name]:
         started = time.perf_counter()
-        tracker = _fit(upper, (x_train, y_train), val, recipe.epochs,
-                       recipe.learning_rate, cfg, "train Fine-tuned", progress)  # fmt: skip
+        tracker = _fit(upper, (x_train, y_train), val,
+                       FitPlan(recipe.epochs, recipe.learning_rate), cfg, "train Fine-tuned",
+                       progress)  # fmt: skip
         result.record_training(tracker, started, len(y_train))
         _save(model, tuned_path)
     result.trainable_params, result.total_params = _params(model)
@@ -372,9 +387,8 @@ def _train_cnn(sets: dict[str, ImageSet], out: Path, cfg: TrainConfig, reuse: bo
         schedule = keras.optimizers.schedules.CosineDecay(
             cfg.cnn_learning_rate, len(batches) * cfg.cnn_epochs, alpha=0.02
         )
-        tracker = _fit(model, batches, val, cfg.cnn_epochs, schedule, cfg, "train CNN",
-                       progress, patience=cfg.cnn_epochs,
-                       weight_decay=cfg.cnn_weight_decay)  # fmt: skip
+        plan = FitPlan(cfg.cnn_epochs, schedule, cfg.cnn_weight_decay, patience=cfg.cnn_epochs)
+        tracker = _fit(model, batches, val, plan, cfg, "train CNN", progress)
         result.record_training(tracker, started, len(train))
         _save(model, path)
     result.trainable_params, result.total_params = _params(model)
