@@ -61,7 +61,10 @@ def stage_drift(ctx: DemoContext) -> DriftOutput:
     from hemiface.explain.occlusion import OcclusionSettings
 
     output = DriftOutput()
-    settings = ArtifactExplainSettings(method="occlusion")
+    # The logit, not the probability: a confident model's P(Right) sits at 0 or 1 whatever
+    # a window hides (and a full-int8 output has only 256 levels), so a probability map
+    # of a clear face is flat; the logit still says where the evidence is.
+    settings = ArtifactExplainSettings(method="occlusion", score="logit")
     for index, (image, truth) in enumerate(pick_test_images(ctx, 2)):
         ctx.progress(f"occlusion of a {truth} test image, every format", index, 2)
         folder = ctx.out / "drift" / truth.lower()
@@ -71,7 +74,7 @@ def stage_drift(ctx: DemoContext) -> DriftOutput:
         output.images[truth] = DriftImage(str(image), report.files["figure"], report.files["json"])
     faces = QUICK_DRIFT_FACES if ctx.quick else DRIFT_FACES
     table_settings = ArtifactExplainSettings(
-        method="occlusion", occlusion=OcclusionSettings(stride=TABLE_STRIDE)
+        method="occlusion", occlusion=OcclusionSettings(stride=TABLE_STRIDE), score="logit"
     )
     folder_report = explain_folder(
         ctx.data / "test", ctx.modelset, ctx.out / "drift", table_settings, limit=faces,
@@ -111,13 +114,11 @@ def drift_section(doc: Document, out: Path, result: Any) -> None:
         Paragraph(
             "Occlusion sensitivity of the TFLite artifacts themselves (what the device runs), "
             "computed without TensorFlow: a 16-px black window slides over the image and the "
-            "map shows how far each place lowers the explained class's probability. Each "
+            "map shows how far each place lowers the explained class's logit (the "
+            "probability of a clear face sits at 0 or 1 whatever one window hides, and a "
+            "full-int8 output has only 256 levels, so probability maps would be flat). Each "
             "format's map is compared with the float32 artifact's (rank correlation, overlap "
-            "of the top-10 % regions) and with the Keras IG map of section 4. A full-int8 "
-            "sigmoid output has 256 levels: for a confident face (P above 255/256) no window "
-            "moves it and the int8 map is flat or coarse, which reads as drift; "
-            "`hemiface explain --score logit` maps the artifacts' logits instead, where int8 "
-            "follows float32 closely."
+            "of the top-10 % regions) and with the Keras IG map of section 4."
         )
     )
     for truth, item in drift.images.items():
