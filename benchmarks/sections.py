@@ -131,7 +131,7 @@ class PipelineRow(Record):
     median_ms: float | None = None
     p90_ms: float | None = None
     # The frame rate the machine's cores would reach at this run's own stage times.
-    ceiling_fps: float | None = None
+    ceiling_fps: float | None = optional()
 
     def omitted(self) -> set[str]:
         if self.status == "ok":
