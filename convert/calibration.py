@@ -11,8 +11,6 @@ within each class (after a seeded shuffle), classes interleaved.
 from __future__ import annotations
 
 import hashlib
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,22 +100,14 @@ def load_image_set(
     paths = [f.path for f in files]
     all_labels = [f.index for f in files]
     chosen = sample_evenly(paths, all_labels, limit, seed)
-
-    def tensor_of(path: Path) -> np.ndarray | str:
-        try:
-            return to_tensor(read_image(path), spec)[0]
-        except ImageError as exc:
-            return str(exc)
-
-    # Decoding and resizing release the GIL: every core reads, the order stays the same.
-    with ThreadPoolExecutor(max(1, os.cpu_count() or 1)) as pool:
-        read = list(pool.map(tensor_of, [paths[index] for index in chosen]))
     tensors, kept, kept_labels, skipped = [], [], [], []
-    for index, result in zip(chosen, read, strict=True):
-        if isinstance(result, str):
-            skipped.append(result)
+    for index in chosen:
+        try:
+            rgb = read_image(paths[index])
+        except ImageError as exc:
+            skipped.append(str(exc))
             continue
-        tensors.append(result)
+        tensors.append(to_tensor(rgb, spec)[0])
         kept.append(paths[index])
         kept_labels.append(all_labels[index])
     if not tensors:

@@ -11,7 +11,12 @@ import contextlib
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
+
+# fds 1 and 2 belong to the whole process: two threads that swapped them at once would
+# restore each other's sink, and everything written after would vanish. One at a time.
+_FD_LOCK = threading.RLock()
 
 
 @contextlib.contextmanager
@@ -19,7 +24,13 @@ def quiet_fds(*fds: int) -> Iterator[list[str]]:
     """Point `fds` (default: 1 and 2) at a temporary file for the block; yields a list that
     receives the captured text afterwards. Where the process has no real fd (e.g. a test
     runner replaced sys.stderr), nothing is redirected and nothing is captured."""
-    fds = fds or (1, 2)
+    with _FD_LOCK:
+        with _quiet(fds or (1, 2)) as captured:
+            yield captured
+
+
+@contextlib.contextmanager
+def _quiet(fds: tuple[int, ...]) -> Iterator[list[str]]:
     captured: list[str] = []
     sys.stdout.flush()
     sys.stderr.flush()

@@ -125,7 +125,7 @@ def test_real_run_is_quiet_and_exits_non_zero_over_the_flip_rate(images_dir, tmp
     data = json.loads(done.stdout)
     assert [row["passed"] for row in data["rows"]] == [True, False]
     lines = done.stderr.strip().splitlines()
-    assert lines and all(line.startswith("failed:") for line in lines), done.stderr
+    assert lines and all(line.startswith("failed:") for line in lines), repr(done.stderr)
 
 
 @pytest.fixture(scope="session")

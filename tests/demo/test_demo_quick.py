@@ -24,9 +24,12 @@ def test_demo_quick_succeeds_and_indexes_existing_files(tmp_path: Path) -> None:
     summary = json.loads((out / "demo.json").read_text())
     statuses = {name: stage["status"] for name, stage in summary.items()}
     assert statuses == dict.fromkeys(
-        ["data", "train", "convert", "runtime", "explain", "bench"], "ok"
+        ["data", "train", "convert", "runtime", "explain", "bench", "drift"], "ok"
     ), done.stdout[-3000:]
     assert done.returncode == 0
+    # A clean final screen: the stage lines and the summary, no progress bar left behind
+    # (its "done/total h:mm:ss" columns).
+    assert not re.search(r"\d+/\d+ +\d+:\d\d:\d\d", done.stdout), done.stdout[-1500:]
     assert "Traceback" not in done.stdout + done.stderr
 
     index = (out / "index.md").read_text()
