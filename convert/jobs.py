@@ -140,12 +140,6 @@ class Workers:
         return [o for o in outcomes if o is not None]
 
 
-def run_jobs(jobs: list[ArtifactJob], workers: int, done: Done | None = None) -> list[JobOutcome]:
-    """Every job's outcome, in the order of `jobs`, with `workers` processes."""
-    with Workers(workers) as pool:
-        return pool.run(jobs, done)
-
-
 def _outcome(get: Callable[[], ArtifactResult]) -> JobOutcome:
     try:
         return JobOutcome(get())

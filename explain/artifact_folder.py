@@ -26,11 +26,11 @@ from hemiface.explain.artifact_explain import (
     open_set,
 )
 from hemiface.explain.artifact_report import choose_formats, ground_truth
-from hemiface.explain.artifacts import select_models
 from hemiface.explain.drift import summarize
 from hemiface.runtime.errors import HemifaceError, ImageError
 from hemiface.runtime.images import read_image
 from hemiface.runtime.manifest import atomic_write_bytes, load_manifest
+from hemiface.runtime.modelset import select_models
 
 MASK_RATIO_GOAL = 2.0
 # ig_provider(image path, RGB image) -> {model name: (IG map, class it explains)}

@@ -28,7 +28,7 @@ from hemiface.explain.artifact_explain import (
     explain_models,
     open_set,
 )
-from hemiface.explain.artifacts import select_models, usable_formats
+from hemiface.explain.artifacts import usable_formats
 from hemiface.explain.figures import overlay
 from hemiface.explain.geometry import find_midline, read_mask
 from hemiface.explain.grid_figure import MapPanel, MapRow, grid_figure, row_scale
@@ -36,6 +36,7 @@ from hemiface.explain.metrics import SIDE_NOTE
 from hemiface.runtime.errors import HemifaceError
 from hemiface.runtime.images import read_image
 from hemiface.runtime.manifest import atomic_write_bytes, load_manifest
+from hemiface.runtime.modelset import select_models
 from hemiface.runtime.preprocess import resize_for_model
 
 REPORT_NAME = "explain-artifacts.json"

@@ -63,20 +63,6 @@ def usable_formats(manifest: Manifest, names: Sequence[str]) -> list[str]:
     return usable
 
 
-def select_models(manifest: Manifest, folder: Path, only: Sequence[str] | None) -> list[str]:
-    names = manifest.names()
-    if not names:
-        raise ManifestError(f"{folder}: the manifest lists no models")
-    if only:
-        unknown = [n for n in only if n not in names]
-        if unknown:
-            raise ManifestError(
-                f"{folder}: no model named {', '.join(unknown)} (the set has {', '.join(names)})"
-            )
-        names = [n for n in names if n in only]
-    return names
-
-
 def open_format(
     folder: Path,
     fmt: str,

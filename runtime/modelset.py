@@ -364,6 +364,21 @@ def _check_verified(folder: Path, manifest: Manifest, names: list[str], fmt: str
             )
 
 
+def select_models(manifest: Manifest, folder: Path, only: Sequence[str] | None) -> list[str]:
+    """The set's model names, or those of `only` (ManifestError naming any it lacks)."""
+    names = manifest.names()
+    if not names:
+        raise ManifestError(f"{folder}: the manifest lists no models")
+    if only:
+        unknown = [n for n in only if n not in names]
+        if unknown:
+            raise ManifestError(
+                f"{folder}: no model named {', '.join(unknown)} (the set has {', '.join(names)})"
+            )
+        names = [n for n in names if n in only]
+    return names
+
+
 def _open_model_set(
     folder: Path,
     fmt: str | None,
@@ -375,16 +390,7 @@ def _open_model_set(
     checks: LoadChecks,
 ) -> ModelSet:
     manifest = load_manifest(folder, check_files=False, pinned_sha256=checks.manifest_sha256)
-    names = manifest.names()
-    if not names:
-        raise ManifestError(f"{folder}: the manifest lists no models")
-    if only:
-        unknown = [n for n in only if n not in names]
-        if unknown:
-            raise ManifestError(
-                f"{folder}: no model named {', '.join(unknown)} (the set has {', '.join(names)})"
-            )
-        names = [n for n in names if n in only]
+    names = select_models(manifest, folder, only)
     chosen_backend = resolve_backend(backend)
     if fmt is None:
         # The fastest verified format timed on this machine (cached), not the converter's.
