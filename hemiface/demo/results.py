@@ -13,6 +13,8 @@ import types
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
+from hemiface.benchmarks.sections import SkinToneBand  # the bench's own record
+
 T = TypeVar("T")
 
 
@@ -143,15 +145,6 @@ class ConvertOutput(StageOutput):
     seconds: float
     manifest: str
     timing: str  # where convert's time went (workers, steps, peak memory)
-
-
-@dataclass
-class SkinToneBand:
-    luminance_low: float
-    luminance_high: float
-    faces: int
-    found: dict[str, int]  # detector name -> faces found
-    rate: dict[str, float]
 
 
 @dataclass

@@ -38,7 +38,6 @@ from hemiface.demo.results import (
     ExplainOutput,
     HeldoutMetrics,
     RuntimeOutput,
-    SkinToneBand,
     TrainOutput,
     load,
 )
@@ -239,9 +238,7 @@ def stage_runtime(ctx: DemoContext) -> RuntimeOutput:
         video_accuracy_by_model=per_model,
         stage_ms={k: round(v, 2) for k, v in stats.stage_ms.items()},
         face_detector=detector.name,
-        face_detection_by_skin_tone=[
-            load(SkinToneBand, band.to_json(), "skin tone band") for band in bands
-        ],
+        face_detection_by_skin_tone=[band for band in bands],
     )
 
 
