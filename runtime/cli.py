@@ -8,7 +8,6 @@ commands.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
@@ -25,6 +24,7 @@ from hemiface.core.errors import printable
 from hemiface.runtime.errors import HemifaceError
 from hemiface.runtime.options import (
     DEFAULT_MARGIN,
+    HAAR_EVERY,
     BackendOption,
     Concurrency,
     Crop,
@@ -46,9 +46,6 @@ if TYPE_CHECKING:
 
     import numpy as np
 
-    from hemiface.runtime.face import Detector
-    from hemiface.runtime.modelset import ModelSet
-    from hemiface.runtime.sources import FrameSource
 
 CONCURRENCY_HELP = (
     "How the cores are used: sequential, models (interpreters at once), overlap (the next "
@@ -57,8 +54,6 @@ CONCURRENCY_HELP = (
     "on every frame, and otherwise measures the others at start and keeps the fastest."
 )
 # OpenCV takes a C int; V4L2 devices are numbered from 0 and few. 2**40 overflowed.
-MAX_CAMERA_INDEX = 9999
-HAAR_EVERY = 3  # the Haar cascade costs ~10-16 ms: detect every third frame, track between
 WINDOW = "hemiface (q or Esc quits)"
 
 
@@ -260,26 +255,14 @@ def run(
     trusted_key: TrustedKeyOption = None,
 ) -> None:
     """The live loop: face crop, every model, smoothed ensemble, overlay (q/Esc quits)."""
-    from hemiface.runtime.backends import default_num_threads, physical_cores
-    from hemiface.runtime.live import Candidate, choose_live_mode
+    from hemiface.runtime.live import start_live
     from hemiface.runtime.outputs import InputFiles, check_output
     from hemiface.runtime.pipeline import FOURCC_BY_SUFFIX, StreamSettings, run_stream
-    from hemiface.runtime.sources import CameraSource, PicameraSource, VideoFileSource
+    from hemiface.runtime.sources import choose_source
     from hemiface.runtime.stopping import stop_signals
 
-    chosen = [camera is not None, video is not None, picamera]
-    if sum(chosen) != 1:
-        raise HemifaceError("give exactly one of --camera N, --video FILE, --picamera")
-    if camera is not None and not 0 <= camera <= MAX_CAMERA_INDEX:
-        raise HemifaceError(
-            f"--camera must be a camera index, 0 to {MAX_CAMERA_INDEX} (got {camera})"
-        )
-    if video is not None:
-        from hemiface.runtime.sources import check_video_path
-
-        check_video_path(video)  # before the model set is opened and timed
-    if not (16 <= width <= 8192 and 16 <= height <= 8192):
-        raise HemifaceError(f"--width and --height must be 16 to 8192 pixels ({width}x{height})")
+    # Checked (nothing opened) before the model set is opened and timed.
+    source = choose_source(camera, video, picamera, (width, height))
     options = ModelSetOptions.from_options(
         models, fmt, only, backend, threads, fuse, detector, margin, level, trusted_key
     )
@@ -300,47 +283,16 @@ def run(
         inputs = InputFiles([video] if video is not None else [])
         inputs.add_model_set(models)
         check_output(record, inputs, "--record")
-    source: FrameSource
-    if video is not None:
-        source = VideoFileSource(video)
-    elif picamera:
-        source = PicameraSource(width, height)
-    else:
-        source = CameraSource(camera or 0, width, height)
     show = None if headless else _window()
-    finder = options.open_detector() if crop is Crop.face else None
-
-    def open_set(candidate: Candidate) -> ModelSet:
-        return options.open(candidate.threads, candidate.concurrency)
-
-    if every is None:
-        every = HAAR_EVERY if finder is not None and finder.name == "haar" else 1
-    plan, model_set = choose_live_mode(
-        open_set,
-        finder,
-        (width, height),
-        concurrency.value,
-        default_num_threads(),
-        options.threads,
-        cores=physical_cores(),
-        lanes_possible=crop is not Crop.face or every == 1,
-    )
-    candidate = plan.candidate
-
-    def open_lane() -> tuple[ModelSet, Detector | None]:
-        lane_detector = options.open_detector() if crop is Crop.face else None
-        return options.open(candidate.threads, candidate.concurrency), lane_detector
-
     # The live mode and the detector's own default complete the settings.
-    settings = dataclasses.replace(
-        settings, every=every, overlap=candidate.overlap, lanes=candidate.lanes
-    )
+    live = start_live(options, settings, every, (width, height), concurrency.value)
+    plan, model_set, finder, settings = live.plan, live.model_set, live.detector, live.settings
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     err.print(
         f"{source.name}: models {', '.join(model_set.titles)}, format {model_set.format} "
         f"({model_set.format_reason}), {model_set.describe()}, {model_set.backend_label}; "
         f"live mode {plan.candidate.label} ({plan.reason})"
-        + (f"; face detector {finder.name}, every {every} frame(s)" if finder else "")
+        + (f"; face detector {finder.name}, every {settings.every} frame(s)" if finder else "")
         + _signed_by(options),
         markup=False,
     )
@@ -361,7 +313,7 @@ def run(
                 detector=finder,
                 on_result=emit if headless else None,
                 show=show,
-                open_lane=open_lane,
+                open_lane=live.open_lane,
             )
         finally:
             model_set.close()

@@ -26,6 +26,7 @@ cascade spends far longer on noise than on a camera's frame. The probe stays wit
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 from collections.abc import Callable
@@ -37,6 +38,8 @@ import numpy as np
 from hemiface.runtime.errors import HemifaceError
 from hemiface.runtime.face import Detector, center_crop
 from hemiface.runtime.modelset import ModelSet
+from hemiface.runtime.options import HAAR_EVERY, ModelSetOptions
+from hemiface.runtime.stream_stages import StreamSettings
 
 LIVE_MODES = ("sequential", "models", "overlap", "both", "lanes")
 MAX_LANES = 4
@@ -205,3 +208,53 @@ def choose_live_mode(
     )
     plan = LivePlan(best, reason, {c.label: round(m, 3) for c, m in medians.items()})
     return plan, sets[best]
+
+
+@dataclass
+class LiveStart:
+    """What `run` and `serve` start the loop with: the mode chosen, the first lane's model
+    set and detector, the settings completed by both, and how a further lane opens."""
+
+    plan: LivePlan
+    model_set: ModelSet
+    detector: Detector | None
+    settings: StreamSettings
+    open_lane: Callable[[], tuple[ModelSet, Detector | None]]
+
+
+def start_live(
+    options: ModelSetOptions,
+    settings: StreamSettings,
+    every: int | None,
+    frame_size: tuple[int, int],
+    mode: str,
+) -> LiveStart:
+    """Open the detector (crop "face") and the model set in the live mode `mode` chooses
+    here; `every` None means the detector's own default (the Haar cascade every
+    HAAR_EVERY frames, BlazeFace every frame)."""
+    from hemiface.runtime.backends import default_num_threads, physical_cores
+
+    face = settings.crop == "face"
+    finder = options.open_detector() if face else None
+    if every is None:
+        every = HAAR_EVERY if finder is not None and finder.name == "haar" else 1
+    plan, model_set = choose_live_mode(
+        lambda c: options.open(c.threads, c.concurrency),
+        finder,
+        frame_size,
+        mode,
+        default_num_threads(),
+        options.threads,
+        cores=physical_cores(),
+        lanes_possible=not face or every == 1,
+    )
+    chosen = plan.candidate
+
+    def open_lane() -> tuple[ModelSet, Detector | None]:
+        lane_detector = options.open_detector() if face else None
+        return options.open(chosen.threads, chosen.concurrency), lane_detector
+
+    completed = dataclasses.replace(
+        settings, every=every, overlap=chosen.overlap, lanes=chosen.lanes
+    )
+    return LiveStart(plan, model_set, finder, completed, open_lane)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from hemiface.runtime.modelset import LoadChecks, ModelSet
     from hemiface.runtime.signing import VerifiedSet
 
+HAAR_EVERY = 3  # the Haar cascade costs ~10-16 ms: detect every third frame, track between
 FORMAT_HELP = "float32, float16, dynamic or int8; default: the fastest verified, per manifest."
 DETECTOR_HELP = (
     "Face detector for --crop face: blazeface or haar; default: blazeface when the model set "

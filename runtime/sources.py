@@ -297,3 +297,28 @@ def _release_picamera(camera: Any) -> None:
         pass
     finally:
         camera.close()
+
+
+MAX_CAMERA_INDEX = 9999
+
+
+def choose_source(
+    camera: int | None, video: Path | None, picamera: bool, size: tuple[int, int]
+) -> FrameSource:
+    """The one source `run` or `serve` names (exactly one of them), checked before the
+    model set is opened; nothing is opened here."""
+    if sum([camera is not None, video is not None, picamera]) != 1:
+        raise SourceError("give exactly one of --camera N, --video FILE, --picamera")
+    if camera is not None and not 0 <= camera <= MAX_CAMERA_INDEX:
+        raise SourceError(
+            f"--camera must be a camera index, 0 to {MAX_CAMERA_INDEX} (got {camera})"
+        )
+    width, height = size
+    if not (16 <= width <= 8192 and 16 <= height <= 8192):
+        raise SourceError(f"--width and --height must be 16 to 8192 pixels ({width}x{height})")
+    if video is not None:
+        check_video_path(video)
+        return VideoFileSource(video)
+    if picamera:
+        return PicameraSource(width, height)
+    return CameraSource(camera or 0, width, height)

@@ -10,7 +10,6 @@ renamed into place first. Imported for `hemiface --help`: numpy and OpenCV load 
 
 from __future__ import annotations
 
-import dataclasses
 import socket
 import time
 from collections.abc import Callable
@@ -48,7 +47,6 @@ if TYPE_CHECKING:
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
-HAAR_EVERY = 3  # as `run`: the Haar cascade detects every third frame, tracks between
 
 
 class PacedVideo:
@@ -95,26 +93,6 @@ class PacedVideo:
 
     def close(self) -> None:
         self.video.close()
-
-
-def choose_source(
-    camera: int | None, video: Path | None, picamera: bool, size: tuple[int, int]
-) -> FrameSource:
-    """The one source the options name (exactly one of them), checked."""
-    from hemiface.runtime.sources import CameraSource, PicameraSource, VideoFileSource
-
-    if sum([camera is not None, video is not None, picamera]) != 1:
-        raise HemifaceError("give exactly one of --camera N, --video FILE, --picamera")
-    if camera is not None and camera < 0:
-        raise HemifaceError(f"--camera must be a camera index, 0 or more (got {camera})")
-    width, height = size
-    if not (16 <= width <= 8192 and 16 <= height <= 8192):
-        raise HemifaceError(f"--width and --height must be 16 to 8192 pixels ({width}x{height})")
-    if video is not None:
-        return VideoFileSource(video)
-    if picamera:
-        return PicameraSource(width, height)
-    return CameraSource(camera or 0, width, height)
 
 
 def view_url(host: str, port: int, token: str | None) -> str:
@@ -213,7 +191,7 @@ def serve(
     from hemiface.runtime.serve.hub import LiveHub, StreamLimits
     from hemiface.runtime.serve.recorder import Recorder, check_record_folder
     from hemiface.runtime.serve.server import ViewServer
-    from hemiface.runtime.sources import VideoFileSource
+    from hemiface.runtime.sources import VideoFileSource, choose_source
 
     policy = AccessPolicy.make(host, token, token_file)  # refused before anything starts
     if not 0 <= port <= 65535:
@@ -270,40 +248,14 @@ def _run_served(
     err: Console,
 ) -> None:
     """Open the set and the detector, choose the live mode, run the loop into the hub."""
-    from hemiface.runtime.backends import default_num_threads, physical_cores
-    from hemiface.runtime.face import Detector
-    from hemiface.runtime.live import Candidate, choose_live_mode
+    from hemiface.runtime.live import start_live
     from hemiface.runtime.pipeline import run_stream
     from hemiface.runtime.stopping import stop_signals
 
     with stop_signals() as stop:
-        finder = options.open_detector() if settings.crop == "face" else None
-
-        def open_set(candidate: Candidate) -> ModelSet:
-            return options.open(candidate.threads, candidate.concurrency)
-
-        if every is None:
-            every = HAAR_EVERY if finder is not None and finder.name == "haar" else 1
-        plan, model_set = choose_live_mode(
-            open_set,
-            finder,
-            size,
-            concurrency.value,
-            default_num_threads(),
-            options.threads,
-            cores=physical_cores(),
-            lanes_possible=settings.crop != "face" or every == 1,
-        )
-        candidate = plan.candidate
-
-        def open_lane() -> tuple[ModelSet, Detector | None]:
-            lane_detector = options.open_detector() if settings.crop == "face" else None
-            return options.open(candidate.threads, candidate.concurrency), lane_detector
-
+        live = start_live(options, settings, every, size, concurrency.value)
+        plan, model_set, finder, settings = live.plan, live.model_set, live.detector, live.settings
         try:
-            settings = dataclasses.replace(
-                settings, every=every, overlap=candidate.overlap, lanes=candidate.lanes
-            )
             hub.meta = page_meta(model_set)
             hub.thresholds = [e.threshold for e in model_set.entries]
             err.print(
@@ -318,7 +270,7 @@ def _run_served(
                 settings,
                 detector=finder,
                 on_result=hub.on_result,
-                open_lane=open_lane,
+                open_lane=live.open_lane,
             )
         finally:
             model_set.close()
