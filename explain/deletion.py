@@ -57,15 +57,34 @@ def deletion_curve(
     batch_size: int = 8,
 ) -> dict:
     """Deletion curve of the attribution order against the mean of random orders."""
-    x = np.asarray(x, np.float32)
-    replacement = np.asarray(replacement, np.float32)
+    return curve_against_random(
+        scorer, x, replacement, attributions, target, steps, random_orders, seed, batch_size
+    )
+
+
+def curve_against_random(
+    scorer: ModelScorer,
+    start: np.ndarray,
+    end: np.ndarray,
+    attributions: np.ndarray,
+    target: Target,
+    steps: int,
+    random_orders: int,
+    seed: int,
+    batch_size: int = 8,
+) -> dict:
+    """The score as `start`'s pixels become `end`'s in the attribution's order (deletion:
+    the image to the fill; insertion: the fill to the image), against the mean of random
+    orders, with the areas under both curves and their ratio."""
+    start = np.asarray(start, np.float32)
+    end = np.asarray(end, np.float32)
     order = np.argsort(-signed_map(attributions).ravel(), kind="stable")
-    fractions, scores = deletion_scores(scorer, x, replacement, order, target, steps, batch_size)
+    fractions, scores = deletion_scores(scorer, start, end, order, target, steps, batch_size)
     rng = np.random.default_rng(seed)
     random_curves = [
-        deletion_scores(
-            scorer, x, replacement, rng.permutation(order.size), target, steps, batch_size
-        )[1]
+        deletion_scores(scorer, start, end, rng.permutation(order.size), target, steps, batch_size)[
+            1
+        ]
         for _ in range(random_orders)
     ]
     random_mean = np.mean(random_curves, axis=0)
@@ -76,7 +95,8 @@ def deletion_curve(
         "random_scores": [float(s) for s in random_mean],
         "auc": auc,
         "auc_random": auc_random,
-        # Below 1: removing the attributed pixels hurts the score faster than chance.
+        # Deletion: below 1, removing the attributed pixels hurts the score faster than
+        # chance. Insertion: above 1, putting them back restores it faster than chance.
         "auc_ratio_to_random": auc / auc_random if auc_random > 0 else None,
         "random_orders": random_orders,
     }
