@@ -59,27 +59,32 @@ def skin_luminance(rgb: tuple[int, int, int]) -> float:
 
 
 def available_detectors(model_set: Path | None = None) -> dict[str, Detector]:
-    """The Haar cascade, and BlazeFace from the model set or the installed package data."""
+    """The Haar cascade, and BlazeFace's search (short range, then full range) from the
+    model set's detectors or the installed package data."""
     from hemiface.core.quiet import quiet_fds
     from hemiface.runtime.backends import resolve_backend
-    from hemiface.runtime.blazeface import KIND, BlazeFaceDetector
+    from hemiface.runtime.blazeface import MODELS, BlazeFaceDetector
+    from hemiface.runtime.detector_package import packaged_detector
+    from hemiface.runtime.face_search import FaceSearch
     from hemiface.runtime.manifest import load_manifest, read_verified_model
 
     detectors: dict[str, Detector] = {"haar": FaceDetector()}
-    content: bytes | None = None
-    if model_set is not None:
-        entry = load_manifest(model_set, check_files=False).detector(KIND)
-        if entry is not None:
+    manifest = load_manifest(model_set, check_files=False) if model_set is not None else None
+    models: dict[str, BlazeFaceDetector] = {}
+    for model in MODELS:
+        content: bytes | None = None
+        entry = manifest.detector(model.kind) if manifest is not None else None
+        if model_set is not None and entry is not None:
             content = read_verified_model(model_set, entry)
-    if content is None:
-        from hemiface.runtime.detector_package import packaged_detector
-
-        found = packaged_detector()
-        content = found[0].read_bytes() if found else None
-    if content is not None:
-        with quiet_fds(2):
-            interpreter = resolve_backend().make_interpreter(content, TIMING_THREADS)
-        detectors["blazeface"] = BlazeFaceDetector(interpreter)
+        elif manifest is None or not manifest.detectors:
+            found = packaged_detector(model)
+            content = found.path.read_bytes() if found else None
+        if content is not None:
+            with quiet_fds(2):
+                interpreter = resolve_backend().make_interpreter(content, TIMING_THREADS)
+            models[model.range] = BlazeFaceDetector(interpreter, model)
+    if "short" in models:
+        detectors["blazeface"] = FaceSearch(models["short"], models.get("full"))
     return detectors
 
 

