@@ -92,7 +92,7 @@ def run_pipeline_worker(spec: dict[str, Any]) -> dict[str, Any]:
     from hemiface.runtime.pipeline import StreamSettings, run_stream
     from hemiface.runtime.sources import VideoFileSource
 
-    detector = open_detector(Path(spec["model_set"]), spec.get("detector"))
+    detector = open_detector(Path(spec["model_set"]), spec.get("detector"), stream=True)
 
     def open_set(candidate: Candidate) -> ModelSet:
         return load_model_set(
@@ -117,7 +117,7 @@ def run_pipeline_worker(spec: dict[str, Any]) -> dict[str, Any]:
     candidate = plan.candidate
 
     def open_lane() -> tuple[ModelSet, Any]:
-        lane_detector = open_detector(Path(spec["model_set"]), spec.get("detector"))
+        lane_detector = open_detector(Path(spec["model_set"]), spec.get("detector"), stream=True)
         return open_set(candidate), lane_detector
 
     t1 = time.perf_counter()

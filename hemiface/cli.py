@@ -91,7 +91,10 @@ def info(
         from hemiface.runtime.signing import check_status, trusted_keys
 
         facts["signature"] = check_status(models, trusted_keys(trusted_key or ())).to_dict()
+        from hemiface.runtime.detectors import describe_detectors
         from hemiface.runtime.device_choice import describe_choice
+
+        facts["face_detectors"] = describe_detectors(models)
 
         choice, (manifest_format, manifest_reason) = describe_choice(
             models, backend=backend, num_threads=threads, retime=retime
@@ -106,6 +109,7 @@ def info(
         return
     choice_facts = facts.pop("format_choice", None)
     signature = facts.pop("signature", None)
+    detectors = facts.pop("face_detectors", None)
     table = Table(title="hemiface info", show_header=False)
     for key, value in facts.items():
         if isinstance(value, dict):
@@ -116,6 +120,14 @@ def info(
         Console(soft_wrap=True, highlight=False).print(
             f"signature of {escape(str(models))}: [bold]{escape(signature['state'])}[/] "
             f"({escape(signature['detail'])})"
+        )
+    if detectors is not None:
+        files = ", ".join(
+            f"{d['file']} ({d['size_bytes'] / 1e6:.2f} MB)" for d in detectors["files"]
+        )
+        Console(soft_wrap=True, highlight=False).print(
+            f"face detectors of {escape(str(models))}: {escape(files or 'none')}; "
+            f"--detector {escape(str(detectors['default']))}"
         )
     if choice_facts is not None:
         _print_choice(choice_facts)

@@ -24,7 +24,7 @@ from hemiface.runtime.backends import resolve_backend
 from hemiface.runtime.blazeface import FULL_RANGE, SHORT_RANGE, BlazeFaceDetector, BlazeFaceModel
 from hemiface.runtime.errors import HemifaceError
 from hemiface.runtime.face import Detector, FaceDetector
-from hemiface.runtime.face_search import FaceSearch
+from hemiface.runtime.face_search import STREAM_TILES_EVERY, FaceSearch
 from hemiface.runtime.manifest import Manifest, load_manifest, read_verified_model
 
 DETECTORS = ("auto", "short", "full", "haar")
@@ -48,10 +48,13 @@ def open_detector(
     backend: str | None = None,
     num_threads: int | None = DETECTOR_THREADS,
     pinned_manifest: str | None = None,
+    stream: bool = False,
 ) -> Detector:
     """The detector for the model set in `folder`: `choice`, or the best the set allows.
 
-    `pinned_manifest`: the manifest's sha256 as a checked signature lists it.
+    `pinned_manifest`: the manifest's sha256 as a checked signature lists it. `stream`:
+    for the frames of a live loop (the search's slow last step then runs on every
+    STREAM_TILES_EVERY-th frame while nothing is found).
     Raises ManifestError when a detector file fails its checksum (or the manifest is not
     the pinned one), HemifaceError when a BlazeFace model was asked for and the set has
     none, or when a model cannot be loaded.
@@ -74,7 +77,7 @@ def open_detector(
     short = _open_model(folder, manifest, SHORT_RANGE, backend, num_threads)
     full = _open_model(folder, manifest, FULL_RANGE, backend, num_threads)
     if short is not None:
-        return FaceSearch(short, full)
+        return FaceSearch(short, full, tiles_every=STREAM_TILES_EVERY if stream else 1)
     if full is not None:
         return full
     if choice == "auto":
@@ -108,3 +111,21 @@ def _open_model(
             f"{folder / entry.file}: the BlazeFace detector cannot be loaded ({reason}); "
             "use --detector haar"
         ) from None
+
+
+def describe_detectors(folder: Path) -> dict[str, object]:
+    """The set's face detectors (file, kind, size) and what `--detector auto` runs with them."""
+    manifest = load_manifest(Path(folder), check_files=False)
+    have = {model.range for model in (SHORT_RANGE, FULL_RANGE) if manifest.detector(model.kind)}
+    if have == {"short", "full"}:
+        default = "auto: short range, then near the last face, full range, full range on tiles"
+    elif have == {"short"}:
+        default = "auto: short range, then near the last face (the set has no full range)"
+    elif have == {"full"}:
+        default = "full range alone (the set has no short range)"
+    else:
+        default = "haar (the set carries no BlazeFace)"
+    files = [
+        {"file": d.file, "kind": d.kind, "size_bytes": d.size_bytes} for d in manifest.detectors
+    ]
+    return {"files": files, "default": default}

@@ -15,8 +15,12 @@ nothing, the search goes on, each step only when the one before found nothing:
 
 Whatever step finds a face ends the search. The last step is the slow one, so it runs only
 on frames where everything cheaper found nothing: frames with no face, or a face too small
-or too faint for the whole-frame passes. `benchmarks/face_detection.py` measures each step
-and the whole search by face size and skin tone; the README gives the figures.
+or too faint for the whole-frame passes. In a stream (`tiles_every` > 1, the live loop's
+`STREAM_TILES_EVERY`) it runs on every Nth of a run of frames where nothing is found, so a
+scene with nobody in it does not pay for it on every frame; once a face is found, the
+`near` step follows it cheaply. A still image always gets every step.
+`benchmarks/face_detection.py` measures each step and the whole search by face size and
+skin tone; the README gives the figures.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ TILE_MIN_OVERLAP = 0.35  # neighbouring tiles share at least this share of a til
 # frames, and a small face's best score is often just under MediaPipe's 0.6 there;
 # the benchmark's face-free scenes set how far it may go down.
 TILE_MIN_SCORE = 0.55
+STREAM_TILES_EVERY = 3  # in a stream: the tiles on every third frame while nothing is found
 STEPS = ("short", "near", "full", "tiles")
 
 
@@ -96,21 +101,27 @@ class FaceSearch:
         short: BlazeFaceDetector,
         full: BlazeFaceDetector | None,
         tile_min_score: float = TILE_MIN_SCORE,
+        tiles_every: int = 1,
     ) -> None:
         self.short = short
         self.full = full
         self.tile_min_score = tile_min_score
+        self.tiles_every = max(1, tiles_every)
         self.detect_width = short.detect_width
         self.last_step: str | None = None  # the step that found the last face, or None
+        self._empty_run = 0  # frames in a row where nothing was found
 
     def detect_all(self, rgb: np.ndarray, near: FaceBox | None = None) -> list[Detection]:
         """Every face the first successful step finds, best score first."""
-        for step in STEPS:
+        tiles_due = self._empty_run % self.tiles_every == 0
+        for step in STEPS if tiles_due else STEPS[:-1]:
             found = self._step(step, rgb, near)
             if found:
                 self.last_step = step
+                self._empty_run = 0
                 return found
         self.last_step = None
+        self._empty_run += 1
         return []
 
     def detect(self, rgb: np.ndarray, near: FaceBox | None = None) -> FaceBox | None:

@@ -235,7 +235,7 @@ def start_live(
     from hemiface.runtime.backends import default_num_threads, physical_cores
 
     face = settings.crop == "face"
-    finder = options.open_detector() if face else None
+    finder = options.open_detector(stream=True) if face else None
     if every is None:
         every = HAAR_EVERY if finder is not None and finder.name == "haar" else 1
     plan, model_set = choose_live_mode(
@@ -251,7 +251,7 @@ def start_live(
     chosen = plan.candidate
 
     def open_lane() -> tuple[ModelSet, Detector | None]:
-        lane_detector = options.open_detector() if face else None
+        lane_detector = options.open_detector(stream=True) if face else None
         return options.open(chosen.threads, chosen.concurrency), lane_detector
 
     completed = dataclasses.replace(

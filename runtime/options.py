@@ -211,9 +211,12 @@ class ModelSetOptions:
             self._checks(),
         )
 
-    def open_detector(self) -> Detector:
+    def open_detector(self, stream: bool = False) -> Detector:
+        """The chosen face detector; `stream`: for the frames of a live loop."""
         from hemiface.runtime.detectors import open_detector
 
         signed = self.signature
         pinned = None if signed is None else signed.manifest_sha256
-        return open_detector(self.folder, self.detector, self.backend, pinned_manifest=pinned)
+        return open_detector(
+            self.folder, self.detector, self.backend, pinned_manifest=pinned, stream=stream
+        )

