@@ -1,24 +1,33 @@
-"""The default face search: BlazeFace short range first, the full-range model when it finds nothing.
+"""The default face search: BlazeFace short range first, the rest only when it finds nothing.
 
 The short-range model (128x128, the whole frame letterboxed) finds a face that fills a
 good part of the frame in one cheap pass, and that is the usual frame. When it finds
-nothing, the search goes on, each step only when the one before found nothing:
+nothing, the search goes on, each step only when the ones before found nothing:
 
 1. `near`: in the live loop, the square around the last frame's face, `NEAR_FACTOR` times
    its side, through the short-range model. A face far away that was found once is found
    again for about the cost of one short-range pass.
 2. `full`: the full-range model (192x192) on the whole frame.
-3. `tiles`: the full-range model on overlapping square tiles of the frame (a 640x480 frame
-   gives 3x2 tiles of 298 px, each scaled up to the model's 192x192: the face is seen at
-   about twice the scale of step 2). The detections of all tiles are merged by weighted
-   non-maximum suppression in frame pixels.
+3. `tiles`: the full-range model on overlapping square tiles (a 640x480 frame gives 3x2
+   tiles of 298 px, each scaled to the model's 192x192: the face is seen at about twice
+   the scale of step 2).
+4. `fine tiles`: the short-range model on smaller tiles (5x3 tiles of 216 px, each
+   scaled to 128x128), a second scale and a second model for the small, faint faces
+   (dark skin in a dim scene, mostly) that step 3 scores just under its threshold.
 
-Whatever step finds a face ends the search. The last step is the slow one, so it runs only
-on frames where everything cheaper found nothing: frames with no face, or a face too small
-or too faint for the whole-frame passes. In a stream (`tiles_every` > 1, the live loop's
-`STREAM_TILES_EVERY`) it runs on every Nth of a run of frames where nothing is found, so a
-scene with nobody in it does not pay for it on every frame; once a face is found, the
-`near` step follows it cheaply. A still image always gets every step.
+The detections of all tiles of a step are merged by weighted non-maximum suppression in
+frame pixels. Whatever step finds a face ends the search, so the two tile steps, the slow
+ones, run only on frames where everything cheaper found nothing: frames with no face, or a
+face too small or too faint for the whole-frame passes. In a stream (`tiles_every` > 1,
+the live loop's `STREAM_TILES_EVERY`) they run on every Nth of a run of frames where
+nothing is found, so a scene with nobody in it does not pay for them on every frame; once
+a face is found, the `near` step follows it cheaply. A still image always gets every step.
+
+The scores: a false face at an early step ends the search with the wrong answer, so the
+short-range model must score 0.7 here (MediaPipe's 0.5, the detector alone 0.6). On 3,000
+face-free synthetic scenes (seeds of their own) it fired on 16 at 0.6 and on 2 at 0.7,
+and a face it then leaves is found by the full-range model, which fired on none even at
+0.5; the tile steps fired on 1 (full range, 0.55) and 2 (short range, 0.7).
 `benchmarks/face_detection.py` measures each step and the whole search by face size and
 skin tone; the README gives the figures.
 """
@@ -26,6 +35,7 @@ skin tone; the README gives the figures.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -37,21 +47,33 @@ from hemiface.runtime.blazeface import (
 )
 from hemiface.runtime.face import FaceBox
 
+SHORT_MIN_SCORE = 0.7  # the short-range model's score in the search (whole frame and near)
 NEAR_FACTOR = 3.0  # the square searched around the last face, in face-box sides
 NEAR_MIN_SIDE = 96  # pixels: never smaller than this, so a tiny box still has context
-TILE_FRACTION = 0.62  # a tile's side as a share of the frame's shorter side
 TILE_MIN_OVERLAP = 0.35  # neighbouring tiles share at least this share of a tile
-# The full-range model's scores on tiles of face-free scenes stay lower than on whole
-# frames, and a small face's best score is often just under MediaPipe's 0.6 there;
-# the benchmark's face-free scenes set how far it may go down.
-TILE_MIN_SCORE = 0.55
-STREAM_TILES_EVERY = 3  # in a stream: the tiles on every third frame while nothing is found
-STEPS = ("short", "near", "full", "tiles")
+STREAM_TILES_EVERY = 3  # in a stream: the tile steps on every third frame with nothing found
 
 
-def tile_origins(width: int, height: int) -> list[tuple[int, int, int]]:
+@dataclass(frozen=True)
+class TilePass:
+    """One tile step: which model, a tile's side as a share of the frame's shorter side,
+    and the score a detection needs."""
+
+    model: str  # "short" | "full"
+    fraction: float
+    min_score: float
+
+
+TILE_PASSES = {
+    "tiles": TilePass("full", 0.62, 0.55),
+    "fine tiles": TilePass("short", 0.45, 0.7),
+}
+STEPS = ("short", "near", "full", *TILE_PASSES)
+
+
+def tile_origins(width: int, height: int, fraction: float) -> list[tuple[int, int, int]]:
     """(x, y, side) of square tiles covering a frame, evenly spread, overlapping."""
-    side = max(1, round(TILE_FRACTION * min(width, height)))
+    side = max(1, round(fraction * min(width, height)))
     step = side * (1.0 - TILE_MIN_OVERLAP)
 
     def starts(length: int) -> list[int]:
@@ -92,7 +114,7 @@ def merge(found: list[Detection]) -> list[Detection]:
 
 
 class FaceSearch:
-    """Short range, then near the last face, then full range, then full range on tiles."""
+    """Short range, near the last face, full range, then the two tile steps."""
 
     name = "blazeface"
 
@@ -100,12 +122,10 @@ class FaceSearch:
         self,
         short: BlazeFaceDetector,
         full: BlazeFaceDetector | None,
-        tile_min_score: float = TILE_MIN_SCORE,
         tiles_every: int = 1,
     ) -> None:
         self.short = short
         self.full = full
-        self.tile_min_score = tile_min_score
         self.tiles_every = max(1, tiles_every)
         self.detect_width = short.detect_width
         self.last_step: str | None = None  # the step that found the last face, or None
@@ -114,7 +134,9 @@ class FaceSearch:
     def detect_all(self, rgb: np.ndarray, near: FaceBox | None = None) -> list[Detection]:
         """Every face the first successful step finds, best score first."""
         tiles_due = self._empty_run % self.tiles_every == 0
-        for step in STEPS if tiles_due else STEPS[:-1]:
+        for step in STEPS:
+            if step in TILE_PASSES and not tiles_due:
+                break
             found = self._step(step, rgb, near)
             if found:
                 self.last_step = step
@@ -130,14 +152,12 @@ class FaceSearch:
 
     def _step(self, step: str, rgb: np.ndarray, near: FaceBox | None) -> list[Detection]:
         if step == "short":
-            return self.short.detect_all(rgb)
+            return self.short.detect_all(rgb, min_score=SHORT_MIN_SCORE)
         if step == "near":
             return self._near(rgb, near) if near is not None else []
-        if self.full is None:
-            return []
         if step == "full":
-            return self.full.detect_all(rgb)
-        return self._tiles(rgb)
+            return self.full.detect_all(rgb) if self.full is not None else []
+        return self._tiles(rgb, TILE_PASSES[step])
 
     def _near(self, rgb: np.ndarray, box: FaceBox) -> list[Detection]:
         height, width = rgb.shape[:2]
@@ -147,14 +167,16 @@ class FaceSearch:
         x1, y1 = min(width, round(cx + side / 2)), min(height, round(cy + side / 2))
         if x1 - x0 < 8 or y1 - y0 < 8:
             return []
-        return _shifted(self.short.detect_all(rgb[y0:y1, x0:x1]), x0, y0)
+        found = self.short.detect_all(rgb[y0:y1, x0:x1], min_score=SHORT_MIN_SCORE)
+        return _shifted(found, x0, y0)
 
-    def _tiles(self, rgb: np.ndarray) -> list[Detection]:
-        assert self.full is not None
+    def _tiles(self, rgb: np.ndarray, tiles: TilePass) -> list[Detection]:
+        model = self.short if tiles.model == "short" else self.full
+        if model is None:
+            return []
         height, width = rgb.shape[:2]
         found: list[Detection] = []
-        for x, y, side in tile_origins(width, height):
-            tile = rgb[y : y + side, x : x + side]
-            hits = self.full.detect_all(tile, min_score=self.tile_min_score)
+        for x, y, side in tile_origins(width, height, tiles.fraction):
+            hits = model.detect_all(rgb[y : y + side, x : x + side], min_score=tiles.min_score)
             found.extend(_shifted(hits, x, y))
         return merge(found)

@@ -17,13 +17,15 @@ from hemiface.runtime.blazeface import (
 )
 from hemiface.runtime.face import FaceBox, FaceTracker
 from hemiface.runtime.face_search import (
-    TILE_FRACTION,
+    SHORT_MIN_SCORE,
     TILE_MIN_OVERLAP,
-    TILE_MIN_SCORE,
+    TILE_PASSES,
     FaceSearch,
     merge,
     tile_origins,
 )
+
+COARSE, FINE = TILE_PASSES["tiles"], TILE_PASSES["fine tiles"]
 
 # ---- the steps, with stand-in models -----------------------------------------------------
 
@@ -62,7 +64,7 @@ def test_a_face_the_short_range_model_finds_costs_one_pass() -> None:
     search = search_of(short, full)
     box = search.detect(FRAME, near=FaceBox(0, 0, 50, 50))
     assert box is not None and search.last_step == "short"
-    assert short.calls == [((480, 640, 3), None)] and full.calls == []
+    assert short.calls == [((480, 640, 3), SHORT_MIN_SCORE)] and full.calls == []
 
 
 def test_near_the_last_face_comes_back_in_frame_pixels() -> None:
@@ -90,8 +92,8 @@ def test_near_is_clipped_to_the_frame_and_skipped_without_a_last_face() -> None:
     assert len(short.calls) == 3 and search.last_step == "full"
 
 
-def test_tiles_run_last_at_their_own_score_and_merge_across_tiles() -> None:
-    origins = tile_origins(640, 480)
+def test_tiles_run_late_at_their_own_score_and_merge_across_tiles() -> None:
+    origins = tile_origins(640, 480, COARSE.fraction)
     # The same face seen by the first two tiles (they overlap), in each tile's pixels.
     (x0, y0, _), (x1, y1, _) = origins[0], origins[1]
     answers: list[list[Detection]] = [[], [face_at(250 - x0, 50 - y0, 40, 0.7)]]
@@ -103,27 +105,46 @@ def test_tiles_run_last_at_their_own_score_and_merge_across_tiles() -> None:
     assert search.last_step == "tiles" and len(found) == 1
     assert len(full.calls) == 1 + len(origins)
     assert full.calls[0] == ((480, 640, 3), None)  # the whole frame at the model's score
-    assert all(call == ((298, 298, 3), TILE_MIN_SCORE) for call in full.calls[1:])
+    assert all(call == ((298, 298, 3), COARSE.min_score) for call in full.calls[1:])
+    assert len(short.calls) == 1  # the fine tiles never ran
     # one face: the score-weighted mean of the two views, with the best score
     assert found[0].box[0] == pytest.approx(250 + 2 * 0.6 / 1.3) and found[0].score == 0.7
 
 
-def test_nothing_anywhere_is_none_and_a_set_without_full_range_stops_early() -> None:
+def test_the_fine_tiles_come_last_with_the_short_range_model() -> None:
+    fine = tile_origins(640, 480, FINE.fraction)
+    x, y, side = fine[7]
+    answers: list[list[Detection]] = [[]] * 8 + [[face_at(20, 30, 50, 0.8)]]
+    short = ScriptedModel(SHORT_RANGE, answers)
+    full = ScriptedModel(FULL_RANGE, [])
+    search = search_of(short, full)
+    (found,) = search.detect_all(FRAME)
+    assert search.last_step == "fine tiles"
+    assert len(full.calls) == 1 + len(tile_origins(640, 480, COARSE.fraction))
+    assert short.calls[1:] == [((side, side, 3), FINE.min_score)] * len(fine)
+    assert found.box == pytest.approx((x + 20, y + 30, x + 70, y + 80))
+
+
+def test_nothing_anywhere_is_none_and_a_set_without_full_range_still_searches() -> None:
     short = ScriptedModel(SHORT_RANGE, [])
     full = ScriptedModel(FULL_RANGE, [])
     search = search_of(short, full)
     assert search.detect(FRAME) is None and search.last_step is None
-    assert len(full.calls) == 1 + len(tile_origins(640, 480))
-    alone = search_of(ScriptedModel(SHORT_RANGE, []), None)
+    assert len(full.calls) == 1 + len(tile_origins(640, 480, COARSE.fraction))
+    assert len(short.calls) == 1 + len(tile_origins(640, 480, FINE.fraction))
+    alone_short = ScriptedModel(SHORT_RANGE, [])
+    alone = search_of(alone_short, None)
     assert alone.detect(FRAME, near=FaceBox(10, 10, 20, 20)) is None
+    assert len(alone_short.calls) == 2 + len(tile_origins(640, 480, FINE.fraction))
 
 
+@pytest.mark.parametrize("fraction", [COARSE.fraction, FINE.fraction])
 @pytest.mark.parametrize("size", [(640, 480), (1280, 720), (480, 640), (300, 300), (200, 90)])
-def test_tiles_cover_the_frame_with_overlap(size: tuple[int, int]) -> None:
+def test_tiles_cover_the_frame_with_overlap(size: tuple[int, int], fraction: float) -> None:
     width, height = size
-    origins = tile_origins(width, height)
+    origins = tile_origins(width, height, fraction)
     side = origins[0][2]
-    assert side == round(TILE_FRACTION * min(width, height))
+    assert side == round(fraction * min(width, height))
     covered = np.zeros((height, width), bool)
     for x, y, s in origins:
         assert s == side and 0 <= x <= width - s and 0 <= y <= height - s
@@ -134,7 +155,8 @@ def test_tiles_cover_the_frame_with_overlap(size: tuple[int, int]) -> None:
         steps = np.diff(starts)
         assert all(step <= side * (1 - TILE_MIN_OVERLAP) + 1 for step in steps)
     if size == (640, 480):
-        assert (len(xs), len(ys), side) == (3, 2, 298)
+        expected = (3, 2, 298) if fraction == COARSE.fraction else (5, 3, 216)
+        assert (len(xs), len(ys), side) == expected
 
 
 def test_merge_keeps_faces_apart() -> None:
@@ -214,13 +236,15 @@ def test_in_a_stream_the_tiles_run_on_every_third_empty_frame() -> None:
     short = ScriptedModel(SHORT_RANGE, [])
     full = ScriptedModel(FULL_RANGE, [])
     search = FaceSearch(cast(BlazeFaceDetector, short), cast(Any, full), tiles_every=3)
-    tiles = len(tile_origins(640, 480))
+    tiles = len(tile_origins(640, 480, COARSE.fraction))
+    fine = len(tile_origins(640, 480, FINE.fraction))
     calls = []
     for _ in range(7):  # nobody in the scene
-        before = len(full.calls)
+        before = len(full.calls), len(short.calls)
         assert search.detect(FRAME) is None
-        calls.append(len(full.calls) - before)
-    assert calls == [1 + tiles, 1, 1, 1 + tiles, 1, 1, 1 + tiles]
+        calls.append((len(full.calls) - before[0], len(short.calls) - before[1]))
+    every_step, cheap = (1 + tiles, 1 + fine), (1, 1)
+    assert calls == [every_step, cheap, cheap, every_step, cheap, cheap, every_step]
     # A face found (here by the whole-frame full-range pass) starts the count again.
     full.answers = [[face_at(5, 5, 30)]]
     assert search.detect(FRAME) is not None and search.last_step == "full"
