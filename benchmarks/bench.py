@@ -365,14 +365,21 @@ def _detectors_section(run: _Run) -> DetectorsSection | None:
     """The face detectors side by side (only when named in --only)."""
     if "detectors" not in run.selection.sections:
         return None
-    from hemiface.benchmarks.face_detection import FACE_FREE_FRAMES, FACES, SEED, compare_detectors
+    from hemiface.benchmarks.face_detection import (
+        FACE_FREE_FRAMES,
+        FACES,
+        LIVE_ROUNDS,
+        SEED,
+        compare_detectors,
+    )
 
     if run.step:
         run.step("detectors: Haar and BlazeFace by face size and skin tone")
     faces = QUICK_DETECTOR_FACES if run.config.quick else FACES
     face_free = QUICK_DETECTOR_FACES if run.config.quick else FACE_FREE_FRAMES
     seed = SEED if run.config.detector_seed is None else run.config.detector_seed
-    return compare_detectors(faces, face_free, run.config.tflite_dir, seed)
+    rounds = 1 if run.config.quick else LIVE_ROUNDS
+    return compare_detectors(faces, face_free, run.config.tflite_dir, seed, rounds)
 
 
 def _int8_io_section(run: _Run, work: Path) -> Int8IOSection | None:

@@ -305,6 +305,7 @@ def compare_detectors(
     face_free: int = FACE_FREE_FRAMES,
     model_set: Path | None = None,
     seed: int = SEED,
+    live_rounds: int = LIVE_ROUNDS,
 ) -> DetectorsSection:
     """Every figure of the comparison: the bench's "detectors" section. The face frames
     come from `seed`, the face-free scenes from `seed + 1`."""
@@ -324,7 +325,9 @@ def compare_detectors(
     live_detectors = {n: detectors[n] for n in LIVE_DETECTORS if n in detectors}
     with tempfile.TemporaryDirectory(prefix="hemiface-facedet-") as tmp:
         video = _demo_video(detectors, Path(tmp))
-        live = _live_loop(model_set, live_detectors, Path(tmp)) if model_set else None
+        live = None
+        if model_set is not None:
+            live = _live_loop(model_set, live_detectors, Path(tmp), live_rounds)
     section = DetectorsSection("ok", detectors=names, frame_size=list(FRAME), finds=finds)
     section.face_free_frames, section.face_free_seed = face_free, seed + 1
     section.false_detections, section.threads = false_hits, TIMING_THREADS

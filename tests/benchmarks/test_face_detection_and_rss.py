@@ -4,6 +4,7 @@ what counts as found, its records and its tables, on the packaged BlazeFace mode
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -160,6 +161,28 @@ def test_the_report_has_both_axes_and_the_search_steps(section: DetectorsSection
     assert "| face-box height (px) | skin luminance | faces |" in text
     assert "| 80-120 | 2 |" in text
     assert "The tiles step ran on" in text and "False detections on 4" in text
+
+
+def test_the_bench_section_takes_a_seed_and_times_the_live_loop(
+    bench_assets: dict[str, Path], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from hemiface.cli import app
+
+    out = tmp_path / "out"
+    args = ["bench", "--tflite", str(bench_assets["tflite"]), "--out", str(out), "--quick"]
+    result = CliRunner().invoke(app, [*args, "--only", "detectors", "--detector-seed", "31"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    data = json.loads((out / "results.json").read_text())
+    section = BenchResults.from_json(data).detectors
+    assert section is not None and section.finds is not None and section.live_loop is not None
+    assert section.finds.seed == 31 and section.face_free_seed == 32
+    assert section.finds.faces == 40 and [b.faces for b in section.finds.size_bands] == [10] * 4
+    assert list(section.live_loop.detectors) == ["haar", "blazeface-short", "blazeface"]
+    assert all(d.face_ms > 0 and d.frames == 90 for d in section.live_loop.detectors.values())
+    report = (out / "report.md").read_text()
+    assert "Face stage of the default search against the short-range model alone" in report
 
 
 def test_luminance_of_black_and_white() -> None:
