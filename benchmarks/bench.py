@@ -23,6 +23,7 @@ import numpy as np
 from hemiface.benchmarks import latency as lat
 from hemiface.benchmarks.agreement import KerasLoading
 from hemiface.benchmarks.delegation import delegation_section
+from hemiface.benchmarks.detector_records import DetectorsSection
 from hemiface.benchmarks.headline import headline
 from hemiface.benchmarks.inputs import (
     LabelledImage,
@@ -38,7 +39,6 @@ from hemiface.benchmarks.sections import (
     AgreementSection,
     BenchResults,
     BenchSettings,
-    DetectorsSection,
     Int8IOSection,
     LatencySection,
     ModelRecord,

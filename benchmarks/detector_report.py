@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from hemiface.benchmarks.report import table
-from hemiface.benchmarks.sections import (
+from hemiface.benchmarks.detector_records import (
     DetectorLoops,
     DetectorsSection,
     FaceFinds,
     SearchSteps,
     SkinToneBand,
 )
+from hemiface.benchmarks.report import table
 
 SEARCH = "blazeface"  # the default search's name in the section
 SHORT = "blazeface-short"

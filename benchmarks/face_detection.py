@@ -36,15 +36,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from hemiface.benchmarks.face_frames import (
-    FRAME,
-    SIZE_BANDS,
-    centre_inside,
-    face_free_frames,
-    sized_face_frames,
-    skin_quartiles,
-)
-from hemiface.benchmarks.sections import (
+from hemiface.benchmarks.detector_records import (
     DetectorLoop,
     DetectorLoops,
     DetectorsSection,
@@ -56,6 +48,14 @@ from hemiface.benchmarks.sections import (
     SizeToneCell,
     SkinToneBand,
     VideoFinds,
+)
+from hemiface.benchmarks.face_frames import (
+    FRAME,
+    SIZE_BANDS,
+    centre_inside,
+    face_free_frames,
+    sized_face_frames,
+    skin_quartiles,
 )
 from hemiface.runtime.face import Detector, FaceBox, FaceDetector
 from hemiface.runtime.face_search import STEPS, FaceSearch

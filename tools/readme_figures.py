@@ -22,15 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from hemiface.benchmarks.detector_records import DetectorsSection, FaceFinds
 from hemiface.benchmarks.detector_report import SEARCH, SHORT, size_label, tone_label
 from hemiface.benchmarks.report import table
-from hemiface.benchmarks.sections import (
-    BenchResults,
-    DetectorsSection,
-    FaceFinds,
-    Int8IOSection,
-    SetRow,
-)
+from hemiface.benchmarks.sections import BenchResults, Int8IOSection, SetRow
 from hemiface.runtime.manifest import atomic_write_bytes
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hemiface.benchmarks.sections import FaceFinds
+from hemiface.benchmarks.detector_records import FaceFinds
 from hemiface.core.domain import NOTICE
 from hemiface.demo.drift_stage import drift_section
 from hemiface.demo.results import (

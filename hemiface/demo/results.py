@@ -13,7 +13,7 @@ import types
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
-from hemiface.benchmarks.sections import FaceFinds  # the bench's own record
+from hemiface.benchmarks.detector_records import FaceFinds  # the bench's own record
 
 T = TypeVar("T")
 

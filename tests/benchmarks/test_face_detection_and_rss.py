@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hemiface.benchmarks.detector_records import DetectorsSection
 from hemiface.benchmarks.detector_report import detectors_tables
 from hemiface.benchmarks.face_detection import (
     available_detectors,
@@ -26,7 +27,7 @@ from hemiface.benchmarks.face_frames import (
     skin_luminance,
     skin_quartiles,
 )
-from hemiface.benchmarks.sections import BenchResults, DetectorsSection
+from hemiface.benchmarks.sections import BenchResults
 from hemiface.runtime.face import FaceBox
 
 

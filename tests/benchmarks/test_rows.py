@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
+from hemiface.benchmarks.detector_records import DetectorsSection
 from hemiface.benchmarks.headline import headline
 from hemiface.benchmarks.record import RowFormatError
 from hemiface.benchmarks.report import render_report
 from hemiface.benchmarks.sections import (
     BenchResults,
     DelegationRow,
-    DetectorsSection,
     LatencyRow,
     PipelineRow,
     validate,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hemiface.benchmarks.sections import FaceFinds, FaceSizeBand, SizeToneCell, SkinToneBand
+from hemiface.benchmarks.detector_records import FaceFinds, FaceSizeBand, SizeToneCell, SkinToneBand
 from hemiface.core.errors import HemifaceError
 from hemiface.demo.cache import cached_output, remember
 from hemiface.demo.context import DemoContext, shipped_reference
