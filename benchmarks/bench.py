@@ -23,6 +23,7 @@ import numpy as np
 from hemiface.benchmarks import latency as lat
 from hemiface.benchmarks.agreement import KerasLoading
 from hemiface.benchmarks.delegation import delegation_section
+from hemiface.benchmarks.detector_records import DetectorsSection
 from hemiface.benchmarks.headline import headline
 from hemiface.benchmarks.inputs import (
     LabelledImage,
@@ -38,7 +39,6 @@ from hemiface.benchmarks.sections import (
     AgreementSection,
     BenchResults,
     BenchSettings,
-    DetectorsSection,
     Int8IOSection,
     LatencySection,
     ModelRecord,
@@ -80,6 +80,7 @@ class BenchConfig:
     command: str = ""
     argv: list[str] = field(default_factory=list)
     profile: str | None = None  # "demo" for demo_config's runs
+    detector_seed: int | None = None  # the detectors section's faces (None: its own seed)
 
 
 def quick_timing(threads: list[int]) -> lat.TimingSettings:
@@ -361,16 +362,24 @@ def _pipeline_section(run: _Run, work: Path) -> PipelineSection:
 
 
 def _detectors_section(run: _Run) -> DetectorsSection | None:
-    """Haar against BlazeFace (only when named in --only)."""
+    """The face detectors side by side (only when named in --only)."""
     if "detectors" not in run.selection.sections:
         return None
-    from hemiface.benchmarks.face_detection import FACE_FREE_FRAMES, compare_detectors
+    from hemiface.benchmarks.face_detection import (
+        FACE_FREE_FRAMES,
+        FACES,
+        LIVE_ROUNDS,
+        SEED,
+        compare_detectors,
+    )
 
     if run.step:
-        run.step("detectors: Haar against BlazeFace")
-    faces = QUICK_DETECTOR_FACES if run.config.quick else 200
+        run.step("detectors: Haar and BlazeFace by face size and skin tone")
+    faces = QUICK_DETECTOR_FACES if run.config.quick else FACES
     face_free = QUICK_DETECTOR_FACES if run.config.quick else FACE_FREE_FRAMES
-    return compare_detectors(faces, face_free, run.config.tflite_dir)
+    seed = SEED if run.config.detector_seed is None else run.config.detector_seed
+    rounds = 1 if run.config.quick else LIVE_ROUNDS
+    return compare_detectors(faces, face_free, run.config.tflite_dir, seed, rounds)
 
 
 def _int8_io_section(run: _Run, work: Path) -> Int8IOSection | None:

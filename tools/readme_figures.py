@@ -5,10 +5,11 @@
 Every figure the README quotes from a recorded run stands between two markers,
 `<!-- figures:NAME -->` and `<!-- /figures:NAME -->`, and NAME is one of FIGURES below: a
 function that renders that text from benchmarks/results/results.json (the bench run, with
-its machine and date) and, for the two studies an older run recorded apart,
-face_detection.json and int8_io.json (read as the bench's `detectors` and `int8_io`
-sections when results.json holds those). `--check` changes nothing and exits 1 when a
-block differs from what the files give (a hand edit, or results not yet carried over).
+its machine and date) and, for the two studies recorded apart when results.json does not
+hold them, face_detection.json (the results.json of a `--only detectors` run) and
+int8_io.json (read as the bench's `int8_io` section). `--check` changes nothing and exits
+1 when a block differs from what the files give (a hand edit, or results not yet carried
+over).
 """
 
 from __future__ import annotations
@@ -21,13 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from hemiface.benchmarks.detector_records import DetectorsSection, FaceFinds
+from hemiface.benchmarks.detector_report import SEARCH, SHORT, size_label, tone_label
 from hemiface.benchmarks.report import table
-from hemiface.benchmarks.sections import (
-    BenchResults,
-    DetectorsSection,
-    Int8IOSection,
-    SetRow,
-)
+from hemiface.benchmarks.sections import BenchResults, Int8IOSection, SetRow
 from hemiface.runtime.manifest import atomic_write_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,15 +44,12 @@ class Recorded:
 def load_recorded(folder: Path) -> Recorded:
     bench = BenchResults.from_json(json.loads((folder / "results.json").read_text()))
     detectors, int8_io = bench.detectors, bench.int8_io
-    if detectors is None:  # recorded apart by the earlier script: the same figures
-        legacy = json.loads((folder / "face_detection.json").read_text())
-        names = legacy["detectors"]
-        live = legacy.get("live_loop")
-        if live:
-            loops = {name: live.pop(name) for name in names}
-            legacy["live_loop"] = {**live, "detectors": loops}
-        kept = {k: v for k, v in legacy.items() if k not in ("machine", "model_set", "command")}
-        detectors = DetectorsSection.from_json({"status": "ok", **kept}, "face_detection")
+    if detectors is None:  # recorded by its own run, `--only detectors`: the same record
+        study = folder / "face_detection.json"
+        apart = BenchResults.from_json(json.loads(study.read_text()))
+        if apart.detectors is None:
+            raise ValueError(f"{study}: no detectors section")
+        detectors = apart.detectors
     if int8_io is None:
         legacy = json.loads((folder / "int8_io.json").read_text())
         kept = {k: v for k, v in legacy.items() if k != "machine"}
@@ -123,33 +118,56 @@ def live_loop_float32(recorded: Recorded) -> str:
     )
 
 
+def _finds(recorded: Recorded) -> FaceFinds:
+    finds = recorded.detectors.finds
+    if finds is None:
+        raise ValueError("the detector study recorded no faces found")
+    return finds
+
+
+def _percent(rate: float) -> str:
+    return f"{rate * 100:.0f} %"
+
+
+def _indented_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = table(header, rows)
+    return "\n" + "\n".join("  " + line for line in lines[:-1]) + "\n  "
+
+
 def detectors_by_skin_tone(recorded: Recorded) -> str:
-    bands = recorded.detectors.skin_tone_bands
+    rows = [
+        [tone_label(b), _percent(b.rate["haar"]), _percent(b.rate[SEARCH])]
+        for b in _finds(recorded).skin_tone_bands
+    ]
+    return _indented_table(["skin luminance (0-255)", "Haar cascade", "BlazeFace"], rows)
 
-    def percent(rate: float) -> str:
-        return f"{rate * 100:.0f} %"
 
+def detectors_by_size(recorded: Recorded) -> str:
     rows = [
         [
-            f"{b.luminance_low:.0f}-{b.luminance_high:.0f}",
-            percent(b.rate["haar"]),
-            percent(b.rate["blazeface"]),
+            size_label(b.height_low, b.height_high),
+            _percent(b.rate["haar"]),
+            _percent(b.rate[SHORT]),
+            _percent(b.rate[SEARCH]),
         ]
-        for b in bands
+        for b in _finds(recorded).size_bands
     ]
-    lines = table(["skin luminance (0-255)", "Haar cascade", "BlazeFace"], rows)
-    return "\n" + "\n".join("  " + line for line in lines[:-1]) + "\n  "
+    header = ["face-box height (px)", "Haar cascade", "BlazeFace short range alone", "BlazeFace"]
+    return _indented_table(header, rows)
 
 
 def detector_times(recorded: Recorded) -> str:
     section = recorded.detectors
     timing, false_hits = section.timing or {}, section.false_detections or {}
-    found = false_hits["blazeface"]
+    free = section.face_free_timing or {}
+    found = false_hits[SEARCH]
+    width, height = section.frame_size or [0, 0]
     return (
         f"gave {found} false detection{'' if found == 1 else 's'} on {section.face_free_frames} "
         f"face-free synthetic scenes (Haar {false_hits['haar']}) and took "
-        f"{timing['blazeface'].median_ms:.1f} ms a 640x480 frame against Haar's "
-        f"{timing['haar'].median_ms:.1f} ms"
+        f"{timing[SEARCH].median_ms:.1f} ms a {width}x{height} frame with a face "
+        f"({free[SEARCH].median_ms:.1f} ms a face-free one, where every step runs) against "
+        f"Haar's {timing['haar'].median_ms:.1f} ms"
     )
 
 
@@ -160,7 +178,7 @@ def detector_time_ratio(recorded: Recorded) -> str:
 def detector_face_stage(recorded: Recorded) -> str:
     live = recorded.detectors.live_loop
     assert live is not None, "the detector study recorded no live loop"
-    haar, blazeface = live.detectors["haar"], live.detectors["blazeface"]
+    haar, blazeface = live.detectors["haar"], live.detectors[SEARCH]
     return f"{haar.face_ms:.1f} against {blazeface.face_ms:.1f} ms"
 
 
@@ -172,6 +190,7 @@ FIGURES: dict[str, Callable[[Recorded], str]] = {
     "int8-io": int8_io_ratios,
     "live-loop-float32": live_loop_float32,
     "detectors-by-skin-tone": detectors_by_skin_tone,
+    "detectors-by-size": detectors_by_size,
     "detector-times": detector_times,
     "detector-time-ratio": detector_time_ratio,
     "detector-face-stage": detector_face_stage,

@@ -23,7 +23,10 @@ VIDEO_SECONDS, VIDEO_FPS = 6.0, 15.0
 # The video's person: seed 1 is a face the Haar cascade finds. Darker synthetic faces are
 # often missed (the runtime stage measures it by skin tone and the walk-through says so).
 VIDEO_SEED = 1
-SKIN_TONE_FACES = 200
+# The runtime stage's detector table: synthetic faces by face size and skin tone (50 a
+# size band), with Haar and the default BlazeFace search.
+DETECTOR_FACES = 200
+DETECTOR_NAMES = ("haar", "blazeface")
 
 StageProgress = Callable[[str, int, int], None]  # (what, done, total)
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hemiface.benchmarks.detector_records import FaceFinds
 from hemiface.core.domain import NOTICE
 from hemiface.demo.drift_stage import drift_section
 from hemiface.demo.results import (
@@ -153,30 +154,8 @@ def _runtime(doc: Document, out: Path, result: StageResult) -> None:
             + "."
         )
     )
-    bands = o.face_detection_by_skin_tone
-    if bands:
-        names = list(bands[0].found)
-        doc.add(
-            Paragraph(
-                f"The live runtime crops the face before the models see it (here with "
-                f"{o.face_detector}); a missed face gets no prediction. Measured "
-                "on synthetic faces at webcam scale, by skin-luminance quartile, OpenCV's Haar "
-                "cascade misses darker skin far more often; BlazeFace, which the model set "
-                "carries, is the default where the set has it. Do not read a missing "
-                "prediction as a negative."
-            ),
-            Table(
-                ["skin luminance (0-255)", "faces", *(f"found by {n}" for n in names)],
-                [
-                    [
-                        f"{b.luminance_low:.0f}-{b.luminance_high:.0f}",
-                        str(b.faces),
-                        *(f"{b.found[n]} ({b.found[n] / b.faces:.0%})" for n in names),
-                    ]
-                    for b in bands
-                ],
-            ),
-        )
+    if o.face_detection is not None:
+        _detector_tables(doc, o.face_detection, o.face_detector)
     for path in o.figures[:2]:
         doc.add(Figure(Path(path), "Notebook-style comparison of the three models (runtime)"))
     doc.add(
@@ -188,6 +167,43 @@ def _runtime(doc: Document, out: Path, result: StageResult) -> None:
                 ("per-frame results (JSON lines)", out / "runtime" / "stream.jsonl"),
             ]
         )
+    )
+
+
+def _detector_tables(doc: Document, finds: FaceFinds, detector: str) -> None:
+    """Faces found by each detector, by skin-tone quartile and by face size."""
+    names = finds.detectors
+
+    def found(counts: dict[str, int], faces: int) -> list[str]:
+        return [f"{counts[n]} ({counts[n] / faces:.0%})" for n in names]
+
+    width, height = finds.frame_size
+    doc.add(
+        Paragraph(
+            f"The live runtime crops the face before the models see it (here with "
+            f"{detector}); a missed face gets no prediction. Measured on {finds.faces} "
+            f"synthetic faces at a random place in {width}x{height} scenes, by skin-luminance "
+            "quartile and by face size (a face counts as found when the detected box's centre "
+            "lies on it): OpenCV's Haar cascade misses darker skin and small faces far more "
+            "often; BlazeFace, which the model set carries, is the default where the set has "
+            "it. Do not read a missing prediction as a negative."
+        ),
+        Table(
+            ["skin luminance (0-255)", "faces", *(f"found by {n}" for n in names)],
+            [
+                [f"{b.luminance_low:.0f}-{b.luminance_high:.0f}", str(b.faces)]
+                + found(b.found, b.faces)
+                for b in finds.skin_tone_bands
+            ],
+        ),
+        Table(
+            ["face-box height (px)", "faces", *(f"found by {n}" for n in names)],
+            [
+                [f"{b.height_low}-{b.height_high}", str(b.faces)] + found(b.found, b.faces)
+                for b in finds.size_bands
+                if b.faces
+            ],
+        ),
     )
 
 

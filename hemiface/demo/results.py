@@ -13,7 +13,7 @@ import types
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
-from hemiface.benchmarks.sections import SkinToneBand  # the bench's own record
+from hemiface.benchmarks.detector_records import FaceFinds  # the bench's own record
 
 T = TypeVar("T")
 
@@ -164,7 +164,7 @@ class RuntimeOutput(StageOutput):
     video_accuracy_by_model: dict[str, float | None]  # model title -> frame accuracy
     stage_ms: dict[str, float]
     face_detector: str
-    face_detection_by_skin_tone: list[SkinToneBand]
+    face_detection: FaceFinds | None  # faces found by size and skin tone, per detector
 
 
 @dataclass

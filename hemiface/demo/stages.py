@@ -16,12 +16,13 @@ from typing import Any
 from hemiface.core.domain import LABELS
 from hemiface.core.errors import HemifaceError
 from hemiface.demo.context import (
+    DETECTOR_FACES,
+    DETECTOR_NAMES,
     FULL_IMAGES,
     QUICK_FORMATS,
     QUICK_IMAGES,
     SAMPLE_IMAGES,
     SEED,
-    SKIN_TONE_FACES,
     VIDEO_FPS,
     VIDEO_SECONDS,
     VIDEO_SEED,
@@ -160,7 +161,10 @@ def pick_test_images(ctx: DemoContext, count: int) -> list[tuple[Path, str]]:
 def stage_runtime(ctx: DemoContext) -> RuntimeOutput:
     import cv2
 
-    from hemiface.benchmarks.face_detection import available_detectors, detection_by_skin_tone
+    from hemiface.benchmarks.face_detection import (
+        available_detectors,
+        detection_by_size_and_tone,
+    )
     from hemiface.runtime.backends import physical_cores
     from hemiface.runtime.batch import predict_files
     from hemiface.runtime.detectors import open_detector
@@ -221,7 +225,8 @@ def stage_runtime(ctx: DemoContext) -> RuntimeOutput:
         )
         for entry in model_set.entries
     }
-    bands = detection_by_skin_tone(SKIN_TONE_FACES, detectors=available_detectors(ctx.modelset))
+    shown = {n: d for n, d in available_detectors(ctx.modelset).items() if n in DETECTOR_NAMES}
+    finds = detection_by_size_and_tone(DETECTOR_FACES, detectors=shown)
     return RuntimeOutput(
         format=model_set.format,
         format_reason=model_set.format_reason,
@@ -238,7 +243,7 @@ def stage_runtime(ctx: DemoContext) -> RuntimeOutput:
         video_accuracy_by_model=per_model,
         stage_ms={k: round(v, 2) for k, v in stats.stage_ms.items()},
         face_detector=detector.name,
-        face_detection_by_skin_tone=[band for band in bands],
+        face_detection=finds,
     )
 
 

@@ -70,3 +70,19 @@ def test_an_unknown_block_or_a_missing_results_file_is_one_line(
     assert figures.main(["--readme", str(readme), "--results", str(empty)]) == 2
     error = capsys.readouterr().err
     assert "face_detection.json" in error and error.count("\n") == 1
+
+
+def test_the_detector_figures_have_both_axes(figures: ModuleType) -> None:
+    recorded = figures.load_recorded(ROOT / "benchmarks" / "results")
+    by_size = figures.FIGURES["detectors-by-size"](recorded)
+    assert "| face-box height (px) | Haar cascade | BlazeFace short range alone | BlazeFace |" in (
+        by_size
+    )
+    assert [line.split("|")[1].strip() for line in by_size.splitlines()[3:-1]] == [
+        "80-120",
+        "120-180",
+        "180-260",
+        "260-340",
+    ]
+    by_tone = figures.FIGURES["detectors-by-skin-tone"](recorded)
+    assert by_tone.count("\n  | ") == 2 + 4  # header, rule and the four quartiles

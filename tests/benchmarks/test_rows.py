@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
+from hemiface.benchmarks.detector_records import DetectorsSection
 from hemiface.benchmarks.headline import headline
 from hemiface.benchmarks.record import RowFormatError
 from hemiface.benchmarks.report import render_report
 from hemiface.benchmarks.sections import (
     BenchResults,
     DelegationRow,
-    DetectorsSection,
     LatencyRow,
     PipelineRow,
     validate,
@@ -109,7 +109,7 @@ def test_the_records_refuse_what_the_schema_refused(shipped: dict[str, Any]) -> 
 
 
 def test_a_study_section_round_trips_and_is_left_out_when_not_run(shipped: dict[str, Any]) -> None:
-    section = {"status": "skipped", "reason": "not chosen", "detectors": [], "skin_tone_bands": []}
+    section = {"status": "skipped", "reason": "not chosen", "detectors": []}
     with_study = {**copy.deepcopy(shipped), "detectors": section}
     results = BenchResults.from_json(with_study)
     assert isinstance(results.detectors, DetectorsSection)

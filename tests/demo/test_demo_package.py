@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from hemiface.benchmarks.detector_records import FaceFinds, FaceSizeBand, SizeToneCell, SkinToneBand
 from hemiface.core.errors import HemifaceError
 from hemiface.demo.cache import cached_output, remember
 from hemiface.demo.context import DemoContext, shipped_reference
@@ -25,7 +26,6 @@ from hemiface.demo.results import (
     HeldoutMetrics,
     ResultFormatError,
     RuntimeOutput,
-    SkinToneBand,
     StageOutput,
     TrainOutput,
 )
@@ -96,9 +96,23 @@ def _records(tmp: Path) -> dict[str, StageOutput]:
             video_accuracy_by_model={"Base": 0.92, "CNN": None},
             stage_ms={"read": 1.2, "models": 8.0},
             face_detector="blazeface",
-            face_detection_by_skin_tone=[
-                SkinToneBand(40.0, 90.0, 50, {"haar": 20, "blazeface": 49}, {"haar": 0.4}),
-            ],
+            face_detection=FaceFinds(
+                seed=123,
+                frame_size=[640, 480],
+                faces=100,
+                detectors=["haar", "blazeface"],
+                found={"haar": 50, "blazeface": 98},
+                rate={"haar": 0.5, "blazeface": 0.98},
+                size_bands=[
+                    FaceSizeBand(80, 120, 50, {"haar": 10, "blazeface": 48}, {"haar": 0.2}),
+                    FaceSizeBand(260, 340, 50, {"haar": 40, "blazeface": 50}, {"haar": 0.8}),
+                ],
+                skin_tone_bands=[
+                    SkinToneBand(40.0, 90.0, 50, {"haar": 20, "blazeface": 49}, {"haar": 0.4}),
+                    SkinToneBand(91.0, 230.0, 50, {"haar": 30, "blazeface": 49}, {"haar": 0.6}),
+                ],
+                cells=[SizeToneCell(0, 0, 25, {"haar": 2, "blazeface": 24}, {"haar": 0.08})],
+            ),
         ),
         "explain": ExplainOutput(
             {"Left": ExplainedImage("l.png", None, None, [model], {"total": 3.2})}
@@ -288,7 +302,9 @@ def test_walk_through_shows_the_typed_records(tmp_path: Path) -> None:
     assert "| CNN | float16 | 1.00 | 0.50 | - | - | - | - | 2.3.0 | failed: no verification |" in (
         text
     )
-    assert "| 40-90 | 50 | 20 (40%) | 49 (98%) |" in text
+    assert "| 40-90 | 50 | 20 (40%) | 49 (98%) |" in text  # rows: skin-tone quartiles
+    assert "| face-box height (px) | faces | found by haar | found by blazeface |" in text
+    assert "| 80-120 | 50 | 10 (20%) | 48 (96%) |" in text  # rows: face-size bands
     assert "by model: Base 0.920, CNN -." in text
     assert "| Base | 0.900 | Right | Right | 0.0100 | 64 | Right | 1.80 |" in text
     assert "<h2>5. Latency and agreement</h2>" in html.read_text()
