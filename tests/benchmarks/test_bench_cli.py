@@ -163,7 +163,7 @@ def test_bench_set_section_and_partitions(fused_set, tmp_path: Path) -> None:  #
     fused_p, separate_p = rows["float32", True, "sequential", 1]["p"], reference["p"]
     assert np.max(np.abs(np.subtract(fused_p, separate_p))) <= 1e-5
     partitions = {(r["artifact"], r["format"]): r for r in results["delegation"]["rows"]}
-    assert len(partitions) == 9  # 3 models x 2 formats, 2 fused, the face detector
+    assert len(partitions) == 10  # 3 models x 2 formats, 2 fused, the two face detectors
     assert all(r["partitions"] == 1 and r["undelegated_ops"] == [] for r in partitions.values())
     assert any("Every artifact is one XNNPACK partition" in line for line in results["headline"])
     assert any(line.startswith("Set of 3 models, float32 fused") for line in results["headline"])
