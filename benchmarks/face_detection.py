@@ -60,8 +60,8 @@ from hemiface.benchmarks.face_frames import (
 from hemiface.runtime.face import Detector, FaceBox, FaceDetector
 from hemiface.runtime.face_search import STEPS, FaceSearch
 
-FACES = 800  # face frames of the bench: 200 a size band
-FACE_FREE_FRAMES = 1000
+FACES = 1600  # face frames of the bench: 400 a size band, about 100 a band and quartile
+FACE_FREE_FRAMES = 2000
 SEED = 123  # the bench's faces; the face-free scenes take the next seed
 TIMING_THREADS = 1
 LIVE_ROUNDS = 2
