@@ -10,36 +10,36 @@ from hemiface.benchmarks.record import Record, SectionStatus, optional
 
 
 @dataclass
-class SkinToneBand(Record):
+class Finds(Record):
+    """Faces found by each detector among `faces` faces."""
+
+    faces: int
+    found: dict[str, int]  # detector name -> faces found
+    rate: dict[str, float]
+
+
+@dataclass
+class SkinToneBand(Finds):
     """Faces found by each detector in one band of skin luminance (0-255)."""
 
-    luminance_low: float
-    luminance_high: float
-    faces: int
-    found: dict[str, int]  # detector name -> faces found
-    rate: dict[str, float]
+    luminance_low: float = 0.0
+    luminance_high: float = 0.0
 
 
 @dataclass
-class FaceSizeBand(Record):
+class FaceSizeBand(Finds):
     """Faces found by each detector in one band of true face-box height, in frame pixels."""
 
-    height_low: int
-    height_high: int
-    faces: int
-    found: dict[str, int]  # detector name -> faces found
-    rate: dict[str, float]
+    height_low: int = 0
+    height_high: int = 0
 
 
 @dataclass
-class SizeToneCell(Record):
+class SizeToneCell(Finds):
     """Faces found by each detector in one face-size band and one skin-tone quartile."""
 
-    size_band: int  # index into FaceFinds.size_bands
-    skin_band: int  # index into FaceFinds.skin_tone_bands
-    faces: int
-    found: dict[str, int]
-    rate: dict[str, float]
+    size_band: int = 0  # index into FaceFinds.size_bands
+    skin_band: int = 0  # index into FaceFinds.skin_tone_bands
 
 
 @dataclass

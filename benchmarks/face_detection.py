@@ -127,12 +127,11 @@ class _Timer:
         return boxes
 
 
-def _counts(
-    hits: list[dict[str, bool]], names: list[str]
-) -> tuple[dict[str, int], dict[str, float]]:
+def _counts(hits: list[dict[str, bool]], names: list[str]) -> dict[str, Any]:
+    """The `Finds` fields (faces, found, rate) of these faces."""
     found = {name: int(sum(h[name] for h in hits)) for name in names}
     rate = {name: round(count / len(hits), 3) if hits else 0.0 for name, count in found.items()}
-    return found, rate
+    return {"faces": len(hits), "found": found, "rate": rate}
 
 
 def summarize_finds(
@@ -146,7 +145,7 @@ def summarize_finds(
     size_bands = []
     for index, (low, high) in enumerate(bands):
         hits = [h for band, _, h in faces if band == index]
-        size_bands.append(FaceSizeBand(low, high, len(hits), *_counts(hits, names)))
+        size_bands.append(FaceSizeBand(**_counts(hits, names), height_low=low, height_high=high))
     tones, cells = [], []
     for q in range(SKIN_BANDS):
         members = [face for face, k in zip(faces, quartile, strict=True) if k == q]
@@ -154,19 +153,20 @@ def summarize_finds(
             continue
         lumas = [luma for _, luma, _ in members]
         hits = [h for _, _, h in members]
-        tones.append(
-            SkinToneBand(
-                round(min(lumas), 1), round(max(lumas), 1), len(hits), *_counts(hits, names)
-            )
-        )
+        darkest, lightest = round(min(lumas), 1), round(max(lumas), 1)
+        counts = _counts(hits, names)
+        tones.append(SkinToneBand(**counts, luminance_low=darkest, luminance_high=lightest))
         for index in range(len(bands)):
             in_cell = [h for band, _, h in members if band == index]
             if in_cell:
-                cell = SizeToneCell(index, len(tones) - 1, len(in_cell), *_counts(in_cell, names))
-                cells.append(cell)
+                counts = _counts(in_cell, names)
+                cells.append(SizeToneCell(**counts, size_band=index, skin_band=len(tones) - 1))
     cells.sort(key=lambda c: (c.size_band, c.skin_band))
-    found, rate = _counts([h for _, _, h in faces], names)
-    return FaceFinds(seed, list(FRAME), len(faces), names, found, rate, size_bands, tones, cells)
+    every = _counts([h for _, _, h in faces], names)
+    return FaceFinds(
+        seed, list(FRAME), len(faces), names, every["found"], every["rate"], size_bands, tones,
+        cells,
+    )  # fmt: skip
 
 
 def _run_faces(timer: _Timer, faces: int, seed: int) -> FaceFinds:

@@ -104,14 +104,14 @@ def _records(tmp: Path) -> dict[str, StageOutput]:
                 found={"haar": 50, "blazeface": 98},
                 rate={"haar": 0.5, "blazeface": 0.98},
                 size_bands=[
-                    FaceSizeBand(80, 120, 50, {"haar": 10, "blazeface": 48}, {"haar": 0.2}),
-                    FaceSizeBand(260, 340, 50, {"haar": 40, "blazeface": 50}, {"haar": 0.8}),
+                    FaceSizeBand(50, {"haar": 10, "blazeface": 48}, {"haar": 0.2}, 80, 120),
+                    FaceSizeBand(50, {"haar": 40, "blazeface": 50}, {"haar": 0.8}, 260, 340),
                 ],
                 skin_tone_bands=[
-                    SkinToneBand(40.0, 90.0, 50, {"haar": 20, "blazeface": 49}, {"haar": 0.4}),
-                    SkinToneBand(91.0, 230.0, 50, {"haar": 30, "blazeface": 49}, {"haar": 0.6}),
+                    SkinToneBand(50, {"haar": 20, "blazeface": 49}, {"haar": 0.4}, 40.0, 90.0),
+                    SkinToneBand(50, {"haar": 30, "blazeface": 49}, {"haar": 0.6}, 91.0, 230.0),
                 ],
-                cells=[SizeToneCell(0, 0, 25, {"haar": 2, "blazeface": 24}, {"haar": 0.08})],
+                cells=[SizeToneCell(25, {"haar": 2, "blazeface": 24}, {"haar": 0.08}, 0, 0)],
             ),
         ),
         "explain": ExplainOutput(
