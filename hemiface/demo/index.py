@@ -185,8 +185,10 @@ def _detector_tables(doc: Document, finds: FaceFinds, detector: str) -> None:
             f"synthetic faces at a random place in {width}x{height} scenes, by skin-luminance "
             "quartile and by face size (a face counts as found when the detected box's centre "
             "lies on it): OpenCV's Haar cascade misses darker skin and small faces far more "
-            "often; BlazeFace, which the model set carries, is the default where the set has "
-            "it. Do not read a missing prediction as a negative."
+            "often. blazeface is the default search over the two BlazeFace models the set "
+            "carries: the short-range model on the whole frame, and only when it finds "
+            "nothing the full-range model, on the whole frame and then on overlapping tiles "
+            "(runtime/face_search.py). Do not read a missing prediction as a negative."
         ),
         Table(
             ["skin luminance (0-255)", "faces", *(f"found by {n}" for n in names)],
