@@ -289,7 +289,7 @@ def test_cli_choices_are_the_library_names() -> None:
     """The command line's Enums offer exactly the names the library accepts."""
     from hemiface.runtime import options as cli
     from hemiface.runtime.backends import BACKEND_NAMES
-    from hemiface.runtime.detectors import DETECTORS
+    from hemiface.runtime.detectors import ALIASES, DETECTORS
     from hemiface.runtime.face import DEFAULT_MARGIN
     from hemiface.runtime.live import CHOICES
     from hemiface.runtime.manifest import FORMATS
@@ -300,7 +300,7 @@ def test_cli_choices_are_the_library_names() -> None:
 
     assert values(cli.ModelFormat) == FORMATS
     assert values(cli.Backend) == BACKEND_NAMES
-    assert values(cli.DetectorChoice) == DETECTORS
+    assert values(cli.DetectorChoice) == DETECTORS + tuple(ALIASES)
     assert values(cli.Crop) == CROPS
     assert values(cli.Concurrency) == CHOICES
     assert cli.DEFAULT_MARGIN == DEFAULT_MARGIN
