@@ -10,7 +10,7 @@ nothing, the search goes on, each step only when the ones before found nothing:
 2. `full`: the full-range model (192x192) on the whole frame.
 3. `tiles`: the full-range model on overlapping square tiles (a 640x480 frame gives 3x2
    tiles of 298 px, each scaled to the model's 192x192: the face is seen at about twice
-   the scale of step 2).
+   the scale of step 2; a larger frame gets more tiles of the same size).
 4. `fine tiles`: the short-range model on smaller tiles (5x3 tiles of 216 px, each
    scaled to 128x128), a second scale and a second model for the small, faint faces
    (dark skin in a dim scene, mostly) that step 3 scores just under its threshold.
@@ -51,6 +51,10 @@ SHORT_MIN_SCORE = 0.7  # the short-range model's score in the search (whole fram
 NEAR_FACTOR = 3.0  # the square searched around the last face, in face-box sides
 NEAR_MIN_SIDE = 96  # pixels: never smaller than this, so a tiny box still has context
 TILE_MIN_OVERLAP = 0.35  # neighbouring tiles share at least this share of a tile
+# Tiles are sized as for a frame this many pixels on its shorter side at most, so a face
+# of a given size in pixels is seen at the same scale in a larger frame (a 1280x720 frame
+# gets more tiles, not larger ones: it costs more, it misses no more).
+TILE_REFERENCE_SIDE = 480
 STREAM_TILES_EVERY = 3  # in a stream: the tile steps on every third frame with nothing found
 
 
@@ -73,7 +77,7 @@ STEPS = ("short", "near", "full", *TILE_PASSES)
 
 def tile_origins(width: int, height: int, fraction: float) -> list[tuple[int, int, int]]:
     """(x, y, side) of square tiles covering a frame, evenly spread, overlapping."""
-    side = max(1, round(fraction * min(width, height)))
+    side = max(1, round(fraction * min(width, height, TILE_REFERENCE_SIDE)))
     step = side * (1.0 - TILE_MIN_OVERLAP)
 
     def starts(length: int) -> list[int]:

@@ -20,6 +20,7 @@ from hemiface.runtime.face_search import (
     SHORT_MIN_SCORE,
     TILE_MIN_OVERLAP,
     TILE_PASSES,
+    TILE_REFERENCE_SIDE,
     FaceSearch,
     merge,
     tile_origins,
@@ -144,7 +145,7 @@ def test_tiles_cover_the_frame_with_overlap(size: tuple[int, int], fraction: flo
     width, height = size
     origins = tile_origins(width, height, fraction)
     side = origins[0][2]
-    assert side == round(fraction * min(width, height))
+    assert side == round(fraction * min(width, height, TILE_REFERENCE_SIDE))
     covered = np.zeros((height, width), bool)
     for x, y, s in origins:
         assert s == side and 0 <= x <= width - s and 0 <= y <= height - s
@@ -157,6 +158,8 @@ def test_tiles_cover_the_frame_with_overlap(size: tuple[int, int], fraction: flo
     if size == (640, 480):
         expected = (3, 2, 298) if fraction == COARSE.fraction else (5, 3, 216)
         assert (len(xs), len(ys), side) == expected
+    if size == (1280, 720):  # the same tile size as at 640x480, more of them
+        assert side == (298 if fraction == COARSE.fraction else 216)
 
 
 def test_merge_keeps_faces_apart() -> None:
