@@ -51,9 +51,11 @@ SHORT_MIN_SCORE = 0.7  # the short-range model's score in the search (whole fram
 NEAR_FACTOR = 3.0  # the square searched around the last face, in face-box sides
 NEAR_MIN_SIDE = 96  # pixels: never smaller than this, so a tiny box still has context
 TILE_MIN_OVERLAP = 0.35  # neighbouring tiles share at least this share of a tile
-# Tiles are sized as for a frame this many pixels on its shorter side at most, so a face
-# of a given size in pixels is seen at the same scale in a larger frame (a 1280x720 frame
-# gets more tiles, not larger ones: it costs more, it misses no more).
+# Tiles are sized as for a frame this many pixels on its shorter side, so a face of a given
+# size in pixels is seen at the same scale in a larger frame (a 1280x720 frame gets more
+# tiles, not larger ones: it costs more, it misses no more). Up to a point: tiles are never
+# sized for less than half the frame's shorter side, so a 12-megapixel photo is searched
+# in tens of tiles, not hundreds, and its faces are found from about 1/6 of its height.
 TILE_REFERENCE_SIDE = 480
 STREAM_TILES_EVERY = 3  # in a stream: the tile steps on every third frame with nothing found
 
@@ -77,7 +79,9 @@ STEPS = ("short", "near", "full", *TILE_PASSES)
 
 def tile_origins(width: int, height: int, fraction: float) -> list[tuple[int, int, int]]:
     """(x, y, side) of square tiles covering a frame, evenly spread, overlapping."""
-    side = max(1, round(fraction * min(width, height, TILE_REFERENCE_SIDE)))
+    shorter = min(width, height)
+    reference = min(shorter, max(TILE_REFERENCE_SIDE, shorter / 2))
+    side = max(1, round(fraction * reference))
     step = side * (1.0 - TILE_MIN_OVERLAP)
 
     def starts(length: int) -> list[int]:

@@ -140,12 +140,15 @@ def test_nothing_anywhere_is_none_and_a_set_without_full_range_still_searches() 
 
 
 @pytest.mark.parametrize("fraction", [COARSE.fraction, FINE.fraction])
-@pytest.mark.parametrize("size", [(640, 480), (1280, 720), (480, 640), (300, 300), (200, 90)])
+@pytest.mark.parametrize(
+    "size", [(640, 480), (1280, 720), (480, 640), (300, 300), (200, 90), (4000, 3000)]
+)
 def test_tiles_cover_the_frame_with_overlap(size: tuple[int, int], fraction: float) -> None:
     width, height = size
     origins = tile_origins(width, height, fraction)
     side = origins[0][2]
-    assert side == round(fraction * min(width, height, TILE_REFERENCE_SIDE))
+    shorter = min(width, height)
+    assert side == round(fraction * min(shorter, max(TILE_REFERENCE_SIDE, shorter / 2)))
     covered = np.zeros((height, width), bool)
     for x, y, s in origins:
         assert s == side and 0 <= x <= width - s and 0 <= y <= height - s
@@ -160,6 +163,8 @@ def test_tiles_cover_the_frame_with_overlap(size: tuple[int, int], fraction: flo
         assert (len(xs), len(ys), side) == expected
     if size == (1280, 720):  # the same tile size as at 640x480, more of them
         assert side == (298 if fraction == COARSE.fraction else 216)
+    if size == (4000, 3000):  # a 12-megapixel photo: tens of tiles, not hundreds
+        assert len(origins) <= 64
 
 
 def test_merge_keeps_faces_apart() -> None:
