@@ -48,7 +48,7 @@ def test_two_workers_write_the_set_one_writes(sibling_sources: Path, tmp_path: P
     assert len(parallel.rows) == len(serial.rows) == 3 * 4 + 2 * 4
     files = sorted(p.name for p in (tmp_path / "serial").glob("*.tflite"))
     assert files == sorted(p.name for p in (tmp_path / "parallel").glob("*.tflite"))
-    assert len(files) == 3 * 4 + 4 + 1  # the models, the fused artifacts, the detector
+    assert len(files) == 3 * 4 + 4 + 2  # the models, the fused artifacts, the two detectors
     for name in files:
         serial_bytes = (tmp_path / "serial" / name).read_bytes()
         assert (tmp_path / "parallel" / name).read_bytes() == serial_bytes, name
