@@ -289,3 +289,11 @@ def test_a_set_with_only_the_short_range_model_searches_without_full_range(
     assert isinstance(search, FaceSearch) and search.full is None
     assert "no full range" in str(describe_detectors(folder)["default"])
     assert "full range on tiles" in str(describe_detectors(blazeface_set_dir)["default"])
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (2, 3, 3), (10, 10), (7, 900, 3), (480, 640, 4)])
+def test_tiny_odd_and_grey_frames_are_searched_without_error(models, shape) -> None:
+    short, full = models
+    search = FaceSearch(short, full)
+    assert search.detect(np.full(shape, 90, np.uint8)) is None
+    assert search.last_step is None
