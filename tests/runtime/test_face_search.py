@@ -297,3 +297,65 @@ def test_tiny_odd_and_grey_frames_are_searched_without_error(models, shape) -> N
     search = FaceSearch(short, full)
     assert search.detect(np.full(shape, 90, np.uint8)) is None
     assert search.last_step is None
+
+
+class StepLog(FaceSearch):
+    """The same search, keeping the step that ended each call."""
+
+    def __init__(self, search: FaceSearch, steps: list[str | None]) -> None:
+        super().__init__(search.short, search.full, search.tiles_every)
+        self.steps = steps
+
+    def detect_all(self, rgb: np.ndarray, near: FaceBox | None = None) -> list[Detection]:
+        found = super().detect_all(rgb, near)
+        self.steps.append(self.last_step)
+        return found
+
+
+def test_the_live_loop_follows_a_distant_face_short_range_alone_misses(
+    blazeface_set_dir, tmp_path
+) -> None:
+    """A real video of a face 100 px tall drifting across a 640x480 scene: the short-range
+    model alone finds it in no frame; the default search finds it once by its tiles, then
+    near where it was, in every frame."""
+    from hemiface.runtime.detectors import open_detector
+    from hemiface.runtime.modelset import load_model_set
+    from hemiface.runtime.pipeline import StreamSettings, run_stream
+    from hemiface.runtime.sources import VideoFileSource
+    from hemiface.synth.faces import render_face
+    from hemiface.synth.params import sample_params
+    from hemiface.synth.scene import apply_imaging, draw_background
+
+    rng = np.random.default_rng(3)
+    params = sample_params(rng)
+    scene = apply_imaging(draw_background(params, 640), params, rng)[80:560]
+    face = render_face(rng, "Left", 0.8, noise=0.0)
+    scale = 100 / face.face_box[3]
+    side = round(224 * scale)
+    small = cv2.resize(face.image, (side, side), interpolation=cv2.INTER_AREA)
+    video = tmp_path / "far.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"mp4v"), 15.0, (640, 480))
+    for i in range(20):
+        frame = scene.copy()
+        x, y = 40 + 20 * i, int(240 - side / 2)
+        frame[y : y + side, x : x + side] = small
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+
+    found = {}
+    steps: list[str | None] = []
+    for choice in ("short", "auto"):
+        detector = open_detector(blazeface_set_dir, choice, stream=True)
+        if isinstance(detector, FaceSearch):
+            detector = StepLog(detector, steps)
+        model_set = load_model_set(blazeface_set_dir)
+        try:
+            stats = run_stream(
+                VideoFileSource(video), model_set, StreamSettings(crop="face"), detector=detector
+            )
+        finally:
+            model_set.close()
+        assert stats.frames == 20
+        found[choice] = stats.predicted
+    assert found == {"short": 0, "auto": 20}
+    assert steps[0] == "tiles" and set(steps[1:]) == {"near"}
