@@ -215,6 +215,10 @@ suite() {  # suite SIDE RUNNER: RUNNER runs a shell command line in the check fo
         $runner "$h predict media/$kind --models set --format $fmt --json > $out/predict-$fmt-$kind.jsonl"
     done
   done
+  step "$side: predict small faces (the face search)" \
+    $runner "$h predict media/far --models set --crop face --format float32 --json > $out/predict-float32-far.jsonl"
+  step "$side: predict small faces --detector full" \
+    $runner "$h predict media/far --models set --crop face --detector full --format int8 --json > $out/predict-int8-far-full.jsonl"
   step "$side: predict (format chosen here)" \
     $runner "HEMIFACE_CACHE_DIR=.hemiface-cache $h predict media/png --models set > $out/predict-default.txt"
   for fmt in float32 int8; do

@@ -7,8 +7,9 @@
 `make-set` trains three small Keras models with the users' file names for a few steps on
 synthetic faces (a MobileNetV2 at alpha 0.35 twice, and a plain CNN; real operators, not
 toy ones) and converts them with `hemiface convert`, so the set holds all four formats
-and the BlazeFace detector. `make-media` writes synthetic face images (PNG and JPEG) and
-the synthetic face video twice: lossless FFV1 and MPEG-4 (mp4v).
+and both BlazeFace detectors. `make-media` writes synthetic face images (PNG and JPEG),
+small faces on 640x480 scenes (PNG: the face search's full-range and tile steps), and the
+synthetic face video twice: lossless FFV1 and MPEG-4 (mp4v).
 `compare` reads the JSON each side printed and reports face boxes, per-model
 probabilities (float32: max |dp|; int8: exact) and what differed.
 """
@@ -28,6 +29,7 @@ FLOAT_TOLERANCE = 1e-5
 VIDEO_FRAMES = 20
 VIDEOS = {"ffv1": ("video_ffv1.avi", "FFV1"), "mp4v": ("video_mp4v.mp4", "mp4v")}
 STILLS = 6
+SMALL_FACE_BANDS = ((80, 120), (120, 180))  # face-box heights of the small-face stills
 
 
 def _hemiface() -> list[str]:
@@ -102,6 +104,7 @@ def make_set(out: Path, target: str | None) -> None:
 def make_media(out: Path) -> None:
     """Lossless and lossy copies of the same synthetic frames, and still images."""
     import cv2
+    import numpy as np
 
     from hemiface.synth.dataset import render_as_read
     from hemiface.synth.video import write_face_video
@@ -116,6 +119,15 @@ def make_media(out: Path) -> None:
         cv2.imwrite(str(out / "jpeg" / f"face_{index}.jpg"), bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])
     for file, fourcc in VIDEOS.values():
         write_face_video(out / file, seconds=VIDEO_FRAMES / 15.0, fps=15.0, fourcc=fourcc)
+    from hemiface.benchmarks.face_frames import place_face
+
+    (out / "far").mkdir(exist_ok=True)
+    rng = np.random.default_rng(26)
+    for index in range(STILLS):
+        band = SMALL_FACE_BANDS[index % len(SMALL_FACE_BANDS)]
+        placed = place_face(rng, band, index % len(SMALL_FACE_BANDS))
+        bgr = cv2.cvtColor(placed.frame, cv2.COLOR_RGB2BGR)
+        cv2.imwrite(str(out / "far" / f"small_face_{index}.png"), bgr)
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:
@@ -183,6 +195,8 @@ CHECKS = (
     ("predict-int8-png.jsonl", "predict, int8, PNG stills", 0.0),
     ("predict-float32-jpeg.jsonl", "predict, float32, JPEG stills", FLOAT_TOLERANCE),
     ("predict-int8-jpeg.jsonl", "predict, int8, JPEG stills", 0.0),
+    ("predict-float32-far.jsonl", "predict, float32, small faces (the face search)", 1e-5),
+    ("predict-int8-far-full.jsonl", "predict, int8, small faces, --detector full", 0.0),
     ("run-blazeface-float32-ffv1.jsonl", "run, BlazeFace, float32, FFV1 (lossless)", 1e-5),
     ("run-blazeface-int8-ffv1.jsonl", "run, BlazeFace, int8, FFV1 (lossless)", 0.0),
     ("run-haar-float32-ffv1.jsonl", "run, Haar, float32, FFV1 (lossless)", FLOAT_TOLERANCE),
