@@ -26,8 +26,8 @@ from hemiface.synth.params import sample_params
 from hemiface.synth.scene import apply_imaging, draw_background
 
 FRAME = (640, 480)
-# Face-box heights in the 640x480 frame, pixels: the bands; the last one ends
-# where a face with its surroundings still fits the frame's 480 px.
+# Face-box heights in the 640x480 frame, pixels, from a face far from the camera to one
+# close to it; the last band ends where a face with its surroundings still fits 480 px.
 SIZE_BANDS: tuple[tuple[int, int], ...] = ((80, 120), (120, 180), (180, 260), (260, 340))
 # Target heights are drawn this far inside a band: pasting at a whole-pixel size moves the
 # height by under half a pixel, so it never leaves its band.
