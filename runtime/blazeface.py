@@ -248,7 +248,7 @@ def _output_indices(interpreter: Any, model: BlazeFaceModel) -> tuple[int, int]:
 class BlazeFaceDetector:
     """The largest face one BlazeFace model finds, behind the same `detect` as Haar's."""
 
-    name = "blazeface"
+    name: str  # "blazeface-short" | "blazeface-full": the model it runs
 
     def __init__(
         self,
