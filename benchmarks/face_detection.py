@@ -76,27 +76,26 @@ SKIN_BANDS = 4  # equal-count skin-tone bands: quartiles  # the search's step wh
 def available_detectors(model_set: Path | None = None) -> dict[str, Detector]:
     """Haar; BlazeFace short range and full range alone; and the default search (short
     range, then full range), from the model set's detectors or the installed package data."""
-    from hemiface.core.quiet import quiet_fds
-    from hemiface.runtime.backends import resolve_backend
     from hemiface.runtime.blazeface import MODELS, BlazeFaceDetector
     from hemiface.runtime.detector_package import packaged_detector
+    from hemiface.runtime.detectors import load_blazeface
     from hemiface.runtime.manifest import load_manifest, read_verified_model
 
     detectors: dict[str, Detector] = {"haar": FaceDetector()}
     manifest = load_manifest(model_set, check_files=False) if model_set is not None else None
     models: dict[str, BlazeFaceDetector] = {}
     for model in MODELS:
-        content: bytes | None = None
         entry = manifest.detector(model.kind) if manifest is not None else None
         if model_set is not None and entry is not None:
-            content = read_verified_model(model_set, entry)
+            content, where = read_verified_model(model_set, entry), model_set / entry.file
         elif manifest is None or not manifest.detectors:
             found = packaged_detector(model)
-            content = found.path.read_bytes() if found else None
-        if content is not None:
-            with quiet_fds(2):
-                interpreter = resolve_backend().make_interpreter(content, TIMING_THREADS)
-            models[model.range] = BlazeFaceDetector(interpreter, model)
+            if found is None:
+                continue
+            content, where = found.path.read_bytes(), found.path
+        else:
+            continue
+        models[model.range] = load_blazeface(content, model, where, num_threads=TIMING_THREADS)
     detectors.update({m.name: m for m in models.values()})
     if "short" in models:
         search = FaceSearch(models["short"], models.get("full"))

@@ -100,6 +100,18 @@ def _open_model(
     if entry is None:
         return None
     content = read_verified_model(folder, entry)
+    return load_blazeface(content, model, folder / entry.file, backend, num_threads)
+
+
+def load_blazeface(
+    content: bytes,
+    model: BlazeFaceModel,
+    where: Path,
+    backend: str | None = None,
+    num_threads: int | None = DETECTOR_THREADS,
+) -> BlazeFaceDetector:
+    """A BlazeFace detector on the model's bytes; HemifaceError naming `where` when the
+    interpreter cannot load them or they are not that model."""
     chosen = resolve_backend(backend)
     try:
         with quiet_fds(2):
@@ -108,8 +120,7 @@ def _open_model(
     except (ValueError, RuntimeError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise HemifaceError(
-            f"{folder / entry.file}: the BlazeFace detector cannot be loaded ({reason}); "
-            "use --detector haar"
+            f"{where}: the BlazeFace detector cannot be loaded ({reason}); use --detector haar"
         ) from None
 
 
