@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from hemiface.core.checksum import read_at_most
 from hemiface.core.folders import IMAGE_SUFFIXES  # noqa: F401 - re-exported
 from hemiface.core.folders import image_files as list_images  # noqa: F401 - re-exported
 from hemiface.core.quiet import quiet_fds
@@ -132,7 +133,7 @@ def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         if path.stat().st_size > MAX_FILE_BYTES:
             raise ImageError(f"{path}: larger than {MAX_FILE_BYTES >> 20} MB; not read as an image")
         with open(path, "rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
+            data = read_at_most(handle, MAX_FILE_BYTES)
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
     except OSError as exc:

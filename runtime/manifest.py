@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hemiface.core.checksum import sha256_file
+from hemiface.core.checksum import read_at_most, sha256_file
 from hemiface.runtime.errors import ManifestError
 from hemiface.runtime.manifest_checks import SchemaError, check_semantics, from_json, which_model
 from hemiface.runtime.manifest_schema import (
@@ -155,7 +155,7 @@ def _load_manifest(
                 f"(at most {MAX_MANIFEST_BYTES:,})"
             )
         with open(path, "rb") as handle:  # bounded: the file may grow after the stat
-            content = handle.read(MAX_MANIFEST_BYTES + 1)
+            content = read_at_most(handle, MAX_MANIFEST_BYTES)
         text = content.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{path}: cannot read the manifest ({exc})") from None
@@ -238,7 +238,7 @@ def _read_model_bytes(path: Path) -> bytes:
                 f"{path}: {info.st_size:,} bytes is more than a TFLite model can hold; "
                 "refusing to read it"
             )
-        return handle.read(MAX_MODEL_BYTES + 1)
+        return read_at_most(handle, MAX_MODEL_BYTES)
 
 
 # `read_verified_model` is the name the runtime uses when it loads a model.
