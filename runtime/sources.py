@@ -17,7 +17,8 @@ import os
 import queue
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,6 +35,22 @@ READ_TIMEOUT_S = 2.0
 # default (6) keep latency and memory down (each 640x480 RGB888 buffer is 0.9 MB).
 PICAMERA_BUFFERS = 4
 _END = object()
+
+
+@contextmanager
+def opencv_silent() -> Iterator[None]:
+    """OpenCV's own log silenced for a moment (its `cv2.utils.logging`; builds without
+    it, such as Debian's OpenCV 4.6 on 32-bit Raspberry Pi OS, are left as they are)."""
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is None:
+        yield
+        return
+    level = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(level)
 
 
 class SourceError(HemifaceError):
@@ -83,15 +100,9 @@ class VideoFileSource:
         check_video_path(self.path)
         # FFmpeg prints its complaints about a damaged file to stderr itself; the one-line
         # SourceError below says what went wrong.
-        logging = cv2.utils.logging
-        level = logging.getLogLevel()
-        logging.setLogLevel(logging.LOG_LEVEL_SILENT)
-        try:
-            with quiet_fds(2):
-                capture = cv2.VideoCapture(str(self.path))
-                ok, first = capture.read() if capture.isOpened() else (False, None)
-        finally:
-            logging.setLogLevel(level)
+        with opencv_silent(), quiet_fds(2):
+            capture = cv2.VideoCapture(str(self.path))
+            ok, first = capture.read() if capture.isOpened() else (False, None)
         if not ok:
             capture.release()
             raise SourceError(f"{self.path}: OpenCV cannot read video frames from this file")
@@ -222,13 +233,8 @@ def CameraSource(  # noqa: N802 - reads as a class at call sites
     def opener() -> tuple[Callable[[], np.ndarray | None], Callable[[], None]]:
         # A missing camera makes OpenCV log a screenful per backend it tries; the one-line
         # SourceError below says it all.
-        logging = cv2.utils.logging
-        level = logging.getLogLevel()
-        logging.setLogLevel(logging.LOG_LEVEL_SILENT)
-        try:
+        with opencv_silent():
             capture = cv2.VideoCapture(index)
-        finally:
-            logging.setLogLevel(level)
         if not capture.isOpened():
             capture.release()
             raise SourceError(f"camera {index}: cannot open it (is it connected and free?)")
