@@ -21,10 +21,21 @@ from pathlib import Path
 
 from hemiface.core.quiet import quiet_fds
 from hemiface.runtime.backends import resolve_backend
-from hemiface.runtime.blazeface import FULL_RANGE, SHORT_RANGE, BlazeFaceDetector, BlazeFaceModel
+from hemiface.runtime.blazeface import (
+    FULL_RANGE,
+    MODELS,
+    SHORT_RANGE,
+    BlazeFaceDetector,
+    BlazeFaceModel,
+)
 from hemiface.runtime.errors import HemifaceError
 from hemiface.runtime.face import Detector, FaceDetector
-from hemiface.runtime.face_search import STREAM_TILES_EVERY, FaceSearch
+from hemiface.runtime.face_search import (
+    STEP_TEXT,
+    STREAM_TILES_EVERY,
+    FaceSearch,
+    search_steps,
+)
 from hemiface.runtime.manifest import Manifest, load_manifest, read_verified_model
 
 DETECTORS = ("auto", "short", "full", "haar")
@@ -65,7 +76,7 @@ def open_detector(
     folder = Path(folder)
     manifest = load_manifest(folder, check_files=False, pinned_sha256=pinned_manifest)
     if choice in ("short", "full"):
-        model = SHORT_RANGE if choice == "short" else FULL_RANGE
+        model = next(m for m in MODELS if m.range == choice)
         detector = _open_model(folder, manifest, model, backend, num_threads)
         if detector is None:
             raise HemifaceError(
@@ -127,12 +138,11 @@ def load_blazeface(
 def describe_detectors(folder: Path) -> dict[str, object]:
     """The set's face detectors (file, kind, size) and what `--detector auto` runs with them."""
     manifest = load_manifest(Path(folder), check_files=False)
-    have = {model.range for model in (SHORT_RANGE, FULL_RANGE) if manifest.detector(model.kind)}
-    if have == {"short", "full"}:
-        default = "auto: short range, then near the last face, full range, full range on tiles"
-    elif have == {"short"}:
-        default = "auto: short range, then near the last face (the set has no full range)"
-    elif have == {"full"}:
+    have = {model.range for model in MODELS if manifest.detector(model.kind)}
+    if "short" in have:
+        steps = ", ".join(STEP_TEXT[step] for step in search_steps("full" in have))
+        default = "auto: " + steps + ("" if "full" in have else " (the set has no full range)")
+    elif have:
         default = "full range alone (the set has no short range)"
     else:
         default = "haar (the set carries no BlazeFace)"

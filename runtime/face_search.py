@@ -75,6 +75,21 @@ TILE_PASSES = {
     "fine tiles": TilePass("short", 0.45, 0.7),
 }
 STEPS = ("short", "near", "full", *TILE_PASSES)
+STEP_MODEL = {"short": "short", "near": "short", "full": "full"} | {
+    step: tiles.model for step, tiles in TILE_PASSES.items()
+}  # the model each step runs
+STEP_TEXT = {
+    "short": "short range",
+    "near": "near the last face",
+    "full": "full range",
+    "tiles": "full range on tiles",
+    "fine tiles": "short range on fine tiles",
+}
+
+
+def search_steps(has_full: bool) -> tuple[str, ...]:
+    """The steps a search runs: all of them, or those of the short-range model alone."""
+    return tuple(step for step in STEPS if has_full or STEP_MODEL[step] == "short")
 
 
 def tile_origins(width: int, height: int, fraction: float) -> list[tuple[int, int, int]]:
@@ -142,7 +157,7 @@ class FaceSearch:
     def detect_all(self, rgb: np.ndarray, near: FaceBox | None = None) -> list[Detection]:
         """Every face the first successful step finds, best score first."""
         tiles_due = self._empty_run % self.tiles_every == 0
-        for step in STEPS:
+        for step in search_steps(self.full is not None):
             if step in TILE_PASSES and not tiles_due:
                 break
             found = self._step(step, rgb, near)
@@ -164,7 +179,8 @@ class FaceSearch:
         if step == "near":
             return self._near(rgb, near) if near is not None else []
         if step == "full":
-            return self.full.detect_all(rgb) if self.full is not None else []
+            assert self.full is not None  # search_steps leaves it out otherwise
+            return self.full.detect_all(rgb)
         return self._tiles(rgb, TILE_PASSES[step])
 
     def _near(self, rgb: np.ndarray, box: FaceBox) -> list[Detection]:
@@ -180,8 +196,7 @@ class FaceSearch:
 
     def _tiles(self, rgb: np.ndarray, tiles: TilePass) -> list[Detection]:
         model = self.short if tiles.model == "short" else self.full
-        if model is None:
-            return []
+        assert model is not None  # search_steps leaves it out otherwise
         height, width = rgb.shape[:2]
         found: list[Detection] = []
         for x, y, side in tile_origins(width, height, tiles.fraction):
