@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from hemiface.benchmarks.face_frames import centre_inside
 from hemiface.runtime.blazeface import (
     FULL_RANGE,
     SHORT_RANGE,
@@ -175,7 +176,9 @@ def test_merge_keeps_faces_apart() -> None:
 # ---- the real models on small faces ------------------------------------------------------
 
 
-def small_face_frame(seed: int, height: float = 90.0) -> tuple[np.ndarray, tuple[float, ...]]:
+def small_face_frame(
+    seed: int, height: float = 90.0
+) -> tuple[np.ndarray, tuple[float, float, float, float]]:
     """A 640x480 grey frame with a synthetic face whose head is `height` px tall, and the
     true head box (x, y, w, h)."""
     from hemiface.synth.faces import render_face
@@ -189,14 +192,6 @@ def small_face_frame(seed: int, height: float = 90.0) -> tuple[np.ndarray, tuple
     small = cv2.resize(face.image, (side, side), interpolation=cv2.INTER_AREA)
     frame[y : y + side, x : x + side] = small
     return frame, (x + fx * scale, y + fy * scale, fw * scale, fh * scale)
-
-
-def centre_inside(box: FaceBox | None, truth: tuple[float, ...]) -> bool:
-    if box is None:
-        return False
-    cx, cy = box.x + box.w / 2, box.y + box.h / 2
-    x, y, w, h = truth
-    return x <= cx <= x + w and y <= cy <= y + h
 
 
 @pytest.fixture(scope="module")
