@@ -288,10 +288,10 @@ def explain(
     quiet_tensorflow()
     from rich.console import Console
     from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
 
     from hemiface.core.domain import NOTICE
     from hemiface.explain.api import explain_image
+    from hemiface.explain.cli_artifacts import TaskBars
 
     settings = ExplainSettings(
         steps=_parse_steps(steps),
@@ -310,25 +310,13 @@ def explain(
     box = _parse_face_box(face_box)
     console = Console()
     err = Console(stderr=True, highlight=False, soft_wrap=True)
-    bar = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,  # the table below replaces the bars
-    )
-    tasks: dict[str, TaskID] = {}
+    bars = TaskBars(err)
 
     def progress(title: str, advance: int, total: int) -> None:
-        if not tasks:
-            bar.start()  # only now: an early error leaves no empty bar behind
-        if title not in tasks:
-            tasks[title] = bar.add_task(f"IG {escape(title)}", total=total)
-        task = tasks[title]
-        done = bar.tasks[task].completed + advance
+        task = bars.task(f"IG {escape(title)}", total)
+        done = bars.bar.tasks[task].completed + advance
         # --steps auto may go past the first estimate; grow the bar instead of stalling.
-        bar.update(task, advance=advance, total=max(total, done))
+        bars.bar.update(task, advance=advance, total=max(total, done))
 
     try:
         report = explain_image(
@@ -344,8 +332,7 @@ def explain(
             progress=progress,
         )
     finally:
-        if tasks:
-            bar.stop()
+        bars.stop()
 
     console.print(_summary_table(report))
     console.print(

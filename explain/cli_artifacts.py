@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -113,10 +114,38 @@ def _ig_provider(run: ArtifactRun, settings_seed: int, steps: int | str):  # noq
     return KerasIGMaps(run.keras, ExplainSettings(steps=steps, seed=settings_seed))
 
 
+class TaskBars:
+    """Transient progress bars on `console`, one for each titled task. They start with the
+    first task (so an early error leaves no empty bar behind) and go when stopped."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+        self.bar = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,  # the results printed after replace the bars
+        )
+        self.tasks: dict[str, Any] = {}
+
+    def task(self, title: str, total: int) -> Any:
+        """The task of this title (its description is `title` as it is: escape it first)."""
+        if not self.tasks:
+            self.bar.start()
+        if title not in self.tasks:
+            self.tasks[title] = self.bar.add_task(title, total=total)
+        return self.tasks[title]
+
+    def stop(self) -> None:
+        if self.tasks:
+            self.bar.stop()
+
+
 def run_artifacts(run: ArtifactRun, settings: ArtifactExplainSettings, steps: int | str) -> None:
     """Explain one image (or a folder's drift table) with the artifacts; print the result."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TimeElapsedColumn
-
     console = Console()
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     if run.model_set.is_dir() and not (run.model_set / "hemiface.json").is_file():
@@ -125,22 +154,10 @@ def run_artifacts(run: ArtifactRun, settings: ArtifactExplainSettings, steps: in
             "set's TFLite artifacts (make one with `hemiface convert`)"
         )
     provider = _ig_provider(run, settings.seed, steps)
-    bar = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    )
-    tasks: dict[str, TaskID] = {}
+    bars = TaskBars(err)
 
     def advance(title: str, done: int, total: int) -> None:
-        if not tasks:
-            bar.start()
-        if title not in tasks:
-            tasks[title] = bar.add_task(escape(title), total=total)
-        bar.update(tasks[title], completed=done, total=total)
+        bars.bar.update(bars.task(escape(title), total), completed=done, total=total)
 
     try:
         if run.images is not None:
@@ -151,7 +168,7 @@ def run_artifacts(run: ArtifactRun, settings: ArtifactExplainSettings, steps: in
                 limit=run.limit, ig_provider=provider,
                 progress=lambda d, t: advance("images", d, t),
             )  # fmt: skip
-            bar.stop()
+            bars.stop()
             console.print(drift_markdown(folder_report), markup=False)
             console.print(
                 f"wrote {folder_report.files['markdown']} and {folder_report.files['json']} "
@@ -175,7 +192,7 @@ def run_artifacts(run: ArtifactRun, settings: ArtifactExplainSettings, steps: in
             progress=lambda fmt, d, t: advance(f"{settings.method} {fmt}", d, t),
         )  # fmt: skip
     finally:
-        bar.stop()
+        bars.stop()
     console.print(_table(report))
     console.print(
         f"P(R) = P(Right) of the unperturbed image; mask = share of |map| in the lesion mask "
