@@ -150,7 +150,7 @@ class FaceSearch:
         self.short = short
         self.full = full
         self.tiles_every = max(1, tiles_every)
-        self.steps = search_steps(full is not None)
+        self.step_order = search_steps(full is not None)
         self.detect_width = short.detect_width
         self.last_step: str | None = None  # the step that found the last face, or None
         self._empty_run = 0  # frames in a row where nothing was found
@@ -158,7 +158,7 @@ class FaceSearch:
     def detect_all(self, rgb: np.ndarray, near: FaceBox | None = None) -> list[Detection]:
         """Every face the first successful step finds, best score first."""
         tiles_due = self._empty_run % self.tiles_every == 0
-        for step in self.steps:
+        for step in self.step_order:
             if step in TILE_PASSES and not tiles_due:
                 break
             found = self._step(step, rgb, near)
